@@ -1,0 +1,255 @@
+"""The command line: parse options, call one core function, print its result. Nothing else lives here."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import click
+
+from . import __version__
+from .errors import SwiftkitError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class SwiftkitGroup(click.Group):
+    """Turns expected errors into 'Error: …' + exit 1, and Ctrl-C into exit 130."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SwiftkitError as exc:
+            raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            sys.exit(130)
+
+
+def profile_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    func = click.option(
+        "--set",
+        "overrides",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Override a profile field (dotted key), e.g. --set train.learning_rate=2e-4. Repeatable.",
+    )(func)
+    func = click.option(
+        "--profile",
+        "-p",
+        "profile_name",
+        envvar="SWIFTKIT_PROFILE",
+        required=True,
+        metavar="NAME|PATH",
+        help="Built-in profile name (see 'swiftkit profiles list') or a .yaml file. Default: $SWIFTKIT_PROFILE.",
+    )(func)
+    return func
+
+
+def _load(profile_name: str, overrides: tuple[str, ...]):  # type: ignore[no-untyped-def]
+    from . import profiles
+
+    return profiles.load(profile_name, overrides)
+
+
+def _flavor():  # type: ignore[no-untyped-def]
+    from .swift_version import installed_flavor
+
+    return installed_flavor()
+
+
+@click.group(cls=SwiftkitGroup, context_settings=CONTEXT)
+@click.version_option(__version__, "--version", prog_name="swiftkit")
+def cli() -> None:
+    """Identity fine-tuning with ms-swift, made reliable.
+
+    \b
+    Example:
+      swiftkit plan sft --profile 4090d
+      swiftkit train --profile cpu-demo
+    """
+
+
+# ---------------------------------------------------------------- profiles
+@cli.group(context_settings=CONTEXT)
+def profiles() -> None:
+    """List and inspect run profiles.
+
+    \b
+    Example:
+      swiftkit profiles list
+    """
+
+
+@profiles.command("list", context_settings=CONTEXT)
+def profiles_list() -> None:
+    """List the built-in profiles.
+
+    \b
+    Example:
+      swiftkit profiles list
+    """
+    from . import profiles as core
+
+    for name in core.builtin_names():
+        lp = core.load(name)
+        click.echo(f"{name:<14} {lp.profile.model.model:<34} {lp.profile.description}")
+
+
+@profiles.command("show", context_settings=CONTEXT)
+@click.argument("name", metavar="NAME|PATH")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a field (dotted key).")
+def profiles_show(name: str, overrides: tuple[str, ...]) -> None:
+    """Print the fully resolved profile (extends and --set applied) as YAML.
+
+    \b
+    Example:
+      swiftkit profiles show 4090d --set train.max_length=1024
+    """
+    import yaml
+
+    lp = _load(name, overrides)
+    click.echo(f"# {lp.path}", nl=True)
+    click.echo(yaml.safe_dump(lp.profile.model_dump(mode="json"), sort_keys=False, allow_unicode=True), nl=False)
+
+
+# ---------------------------------------------------------------- plan
+@cli.command(context_settings=CONTEXT)
+@click.argument("what", type=click.Choice(["sft", "infer", "export"]))
+@profile_options
+@click.option("--checkpoint", default=None, metavar="latest|best|PATH", help="Adapter for infer/export (default latest).")
+def plan(what: str, profile_name: str, overrides: tuple[str, ...], checkpoint: Optional[str]) -> None:
+    """Print the exact ms-swift command a profile runs, as one pasteable line.
+
+    \b
+    Example:
+      swiftkit plan sft --profile 4090d
+      swiftkit plan infer --profile cpu-demo --checkpoint output/cpu-demo/v0-20261127-180000/checkpoint-40
+    """
+    from . import jobs, render
+
+    lp = _load(profile_name, overrides)
+    flavor = _flavor()
+    if what == "sft":
+        command = jobs.train_command(lp, flavor)
+    else:
+        ck = jobs.checkpoint_for(lp, checkpoint or "latest")
+        if what == "infer":
+            command = render.render_infer(lp.profile, flavor, str(ck))
+        else:
+            command = render.render_export(lp.profile, flavor, str(ck))
+    click.echo(command.display())
+
+
+# ---------------------------------------------------------------- train / infer / export
+@cli.command(context_settings=CONTEXT)
+@profile_options
+@click.option("--dry-run", is_flag=True, help="Print the command and stop.")
+def train(profile_name: str, overrides: tuple[str, ...], dry_run: bool) -> None:
+    """Train a LoRA adapter with `swift sft` as the profile says.
+
+    \b
+    Example:
+      swiftkit train --profile cpu-demo
+      swiftkit train --profile 4090d --set train.num_train_epochs=5 --dry-run
+    """
+    from . import jobs, runner
+
+    lp = _load(profile_name, overrides)
+    command = jobs.train_command(lp, _flavor())
+    click.echo(command.display(), err=dry_run is False)
+    if dry_run:
+        return
+    jobs.ensure_model(lp)
+    code = runner.run(command)
+    sys.exit(code)
+
+
+@cli.command(context_settings=CONTEXT)
+@profile_options
+@click.option("--checkpoint", default="latest", show_default=True, metavar="latest|best|PATH", help="Adapter to load.")
+@click.option("--merged", is_flag=True, help="Use the merged model made by 'swiftkit export'.")
+@click.option("--prompt", "prompts", multiple=True, help="Answer this prompt and exit (repeatable).")
+@click.option("--prompts", "prompts_file", type=click.Path(path_type=Path), help="Answer every prompt in a file.")
+@click.option("--dry-run", is_flag=True, help="Print the command and stop.")
+def infer(
+    profile_name: str,
+    overrides: tuple[str, ...],
+    checkpoint: str,
+    merged: bool,
+    prompts: tuple[str, ...],
+    prompts_file: Optional[Path],
+    dry_run: bool,
+) -> None:
+    """Chat with the trained adapter, or answer prompts non-interactively.
+
+    \b
+    Example:
+      swiftkit infer --profile cpu-demo --prompt "Who are you?" --prompt "你是谁？"
+    """
+    from . import jobs, render, runner
+
+    lp = _load(profile_name, overrides)
+    flavor = _flavor()
+    ck = jobs.checkpoint_for(lp, checkpoint, merged=merged)
+    questions = list(prompts) + (jobs.read_prompts_file(prompts_file) if prompts_file else [])
+    if not questions:
+        command = render.render_infer(lp.profile, flavor, str(ck))
+        click.echo(command.display(), err=not dry_run)
+        if not dry_run:
+            sys.exit(runner.run(command))
+        return
+    with tempfile.TemporaryDirectory(prefix="swiftkit-infer-") as tmp:
+        job = jobs.batch_infer(lp, flavor, ck, questions, Path(tmp))
+        click.echo(job.command.display(), err=not dry_run)
+        if dry_run:
+            return
+        log = Path(tmp) / "swift.log"
+        code = runner.run(job.command, log_path=log)
+        if code != 0:
+            click.echo(_tail(log), err=True)
+            sys.exit(code)
+        for question, answer in zip(questions, jobs.read_answers(job.result_file, len(questions))):
+            click.echo(f"Q: {question}\nA: {answer.strip()}\n")
+
+
+@cli.command("export", context_settings=CONTEXT)
+@profile_options
+@click.option("--checkpoint", default="latest", show_default=True, metavar="latest|best|PATH", help="Adapter to merge.")
+@click.option("--force", is_flag=True, help="Merge again even when an up-to-date merged model exists.")
+@click.option("--dry-run", is_flag=True, help="Print the command and stop.")
+def export_(profile_name: str, overrides: tuple[str, ...], checkpoint: str, force: bool, dry_run: bool) -> None:
+    """Merge the LoRA adapter into the base model (`swift export --merge_lora true`).
+
+    \b
+    Example:
+      swiftkit export --profile cpu-demo
+    """
+    from . import jobs, runner
+
+    lp = _load(profile_name, overrides)
+    ck = jobs.checkpoint_for(lp, checkpoint)
+    decision = jobs.plan_export(lp, _flavor(), ck, force=force)
+    if decision.command is None:
+        click.echo(f"Up to date ({decision.reason}): {decision.merged_path}")
+        return
+    click.echo(decision.command.display(), err=not dry_run)
+    if dry_run:
+        return
+    code = runner.run(decision.command)
+    if code != 0:
+        sys.exit(code)
+    click.echo(f"Merged model: {decision.merged_path}")
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    cli.main(args=argv, prog_name="swiftkit")

@@ -1,0 +1,48 @@
+"""Atomic file writes: write to a temporary name in the same folder, then rename."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .errors import SwiftkitError
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, force: bool = True) -> Path:
+    """Write ``data`` to ``path`` atomically; with ``force=False`` refuse to replace an existing file."""
+    target = Path(path)
+    if not force and target.exists():
+        raise SwiftkitError(f"{target} already exists; pass --force to overwrite it.")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if not force:
+            # link() fails if the target appeared meanwhile, so a concurrent writer is never clobbered.
+            try:
+                os.link(tmp, target)
+            except FileExistsError:
+                raise SwiftkitError(f"{target} already exists; pass --force to overwrite it.") from None
+            os.unlink(tmp)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return target
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str, *, force: bool = True) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"), force=force)
+
+
+def atomic_write_json(path: str | os.PathLike[str], obj: Any, *, force: bool = True) -> Path:
+    text = json.dumps(obj, ensure_ascii=False, indent=2) + "\n"
+    return atomic_write_text(path, text, force=force)

@@ -1,0 +1,166 @@
+"""The Pydantic profile models: what a profile may say, with a description on every field.
+
+A field that maps 1:1 to an ms-swift flag carries that flag's name.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+_NO_DASH = re.compile(r"^[^-\s]")
+HUB_ID = re.compile(r"^(hf::|ms::)?[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*(:[A-Za-z0-9._-]+)?$")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelSection(Section):
+    """Which model to fine-tune and how ms-swift should treat it."""
+
+    model: str = Field(
+        description="Hub id (e.g. Qwen/Qwen2.5-7B-Instruct), a local model folder, "
+        "or an embedded model such as 'embedded:smollm2-135m-instruct'.",
+        min_length=1,
+    )
+    model_type: Optional[str] = Field(
+        None, description="ms-swift --model_type; needed for local folders it cannot recognise (e.g. 'llama')."
+    )
+    template: Optional[str] = Field(
+        None, description="ms-swift --template (chat template), e.g. 'qwen2_5' or 'chatml'."
+    )
+
+
+class LoraSection(Section):
+    """LoRA adapter settings."""
+
+    tuner_type: Literal["lora"] = Field("lora", description="Tuner; swiftkit trains LoRA adapters.")
+    lora_rank: int = Field(8, gt=0, le=1024, description="LoRA rank r.")
+    lora_alpha: float = Field(32, gt=0, description="LoRA scaling alpha.")
+    lora_dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA path.")
+    target_modules: list[str] = Field(
+        default_factory=lambda: ["all-linear"],
+        min_length=1,
+        description="Modules that get adapters: 'all-linear' or module names such as q_proj.",
+    )
+
+    @field_validator("target_modules")
+    @classmethod
+    def _module_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not _NO_DASH.match(name):
+                raise ValueError(f"module name {name!r} must not be empty or start with '-' or a space")
+        return value
+
+
+class TrainSection(Section):
+    """Training hyper-parameters, passed to `swift sft` under the same names."""
+
+    num_train_epochs: float = Field(10, gt=0, description="Passes over the training data.")
+    per_device_train_batch_size: int = Field(1, gt=0, description="Sequences per forward pass.")
+    per_device_eval_batch_size: int = Field(1, gt=0, description="Sequences per evaluation forward pass.")
+    gradient_accumulation_steps: int = Field(16, gt=0, description="Forward passes per optimizer step.")
+    learning_rate: float = Field(1e-4, gt=0, lt=1, description="Peak learning rate.")
+    warmup_ratio: float = Field(0.05, ge=0, lt=1, description="Fraction of steps spent warming up the learning rate.")
+    max_length: int = Field(2048, gt=0, description="Longest sequence in tokens; longer records are dropped by ms-swift.")
+    torch_dtype: Literal["bfloat16", "float16", "float32"] = Field(
+        "bfloat16", description="Weights dtype; float32 on CPU."
+    )
+    gradient_checkpointing: bool = Field(True, description="Recompute activations to save memory (slower).")
+    attn_impl: Optional[Literal["sdpa", "eager", "flash_attn", "flash_attention_2", "flash_attention_3"]] = Field(
+        None, description="Attention implementation; unset lets ms-swift choose."
+    )
+    save_steps: int = Field(50, gt=0, description="Save a checkpoint every N optimizer steps (and at the end).")
+    eval_steps: int = Field(50, gt=0, description="Evaluate every N optimizer steps (needs a validation split).")
+    logging_steps: int = Field(5, gt=0, description="Log loss every N optimizer steps.")
+    save_total_limit: int = Field(2, gt=0, description="Keep at most N checkpoints.")
+    dataloader_num_workers: int = Field(4, ge=0, description="Data loader worker processes.")
+    seed: int = Field(42, ge=0, description="Training seed.")
+    data_seed: int = Field(42, ge=0, description="Seed for ms-swift's dataset sampling ('name#N').")
+    split_dataset_ratio: float = Field(
+        0.0, ge=0, lt=1, description="Fraction of the data held out for evaluation; 0 means no eval and no 'best'."
+    )
+    report_to: list[str] = Field(
+        default_factory=lambda: ["tensorboard"],
+        description="Logging integrations ('none' skips tensorboard and its plots).",
+    )
+
+
+class DatasetEntry(Section):
+    """One dataset: a local file or a hub dataset, optionally sampled."""
+
+    path: Optional[str] = Field(None, description="Local .json/.jsonl file (relative paths: to the profile's folder).")
+    hub: Optional[str] = Field(None, description="Hub dataset id, e.g. AI-ModelScope/alpaca-gpt4-data-zh.")
+    sample: Optional[int] = Field(None, gt=0, description="Use N records (hub: ms-swift 'id#N').")
+
+    @field_validator("hub")
+    @classmethod
+    def _hub_id(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not HUB_ID.match(value):
+            raise ValueError(f"{value!r} is not a hub dataset id like 'owner/name' (no spaces, no '#')")
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "DatasetEntry":
+        if (self.path is None) == (self.hub is None):
+            raise ValueError("give exactly one of 'path' (local file) or 'hub' (hub dataset id)")
+        return self
+
+
+class DataSection(Section):
+    """The training data."""
+
+    datasets: list[DatasetEntry] = Field(min_length=1, description="Datasets to train on, in order.")
+    min_records: int = Field(50, ge=1, description="Recommended minimum number of identity records.")
+    languages: list[Literal["en", "zh"]] = Field(
+        default_factory=lambda: ["en", "zh"], description="Languages the identity data should cover."
+    )
+
+
+class IdentitySection(Section):
+    """Who the model should say it is; fills {{NAME}}/{{AUTHOR}} and ms-swift's --model_name/--model_author."""
+
+    name: str = Field(min_length=1, description="The model's new name (English form).")
+    author: str = Field(min_length=1, description="Who made it (English form).")
+    name_zh: Optional[str] = Field(None, description="Chinese form of the name; defaults to name.")
+    author_zh: Optional[str] = Field(None, description="Chinese form of the author; defaults to author.")
+
+
+class GpuSection(Section):
+    """The one GPU a profile runs on."""
+
+    device: int = Field(0, ge=0, description="CUDA device index (becomes CUDA_VISIBLE_DEVICES).")
+    memory_gb: float = Field(24, gt=0, description="Memory of that card in GB.")
+
+
+class InferSection(Section):
+    """Settings for `swift infer`."""
+
+    temperature: float = Field(0.0, ge=0, description="Sampling temperature; 0 is greedy.")
+    max_new_tokens: int = Field(512, gt=0, description="Longest answer in tokens.")
+    stream: bool = Field(True, description="Stream tokens as they are generated (interactive use).")
+
+
+class ExportSection(Section):
+    """Settings for `swift export`."""
+
+    merge_lora: bool = Field(True, description="Merge the LoRA adapter into the base weights.")
+
+
+class Profile(Section):
+    """A run profile: everything needed to render `swift sft`, `swift infer` and `swift export`."""
+
+    description: str = Field("", description="One line saying what the profile is for.")
+    model: ModelSection = Field(description="The model to fine-tune.")
+    lora: LoraSection = Field(default_factory=LoraSection, description="LoRA settings.")
+    train: TrainSection = Field(default_factory=TrainSection, description="Training hyper-parameters.")
+    data: DataSection = Field(description="Training data.")
+    system: Optional[str] = Field(None, description="System prompt used in training and inference.")
+    identity: Optional[IdentitySection] = Field(None, description="The identity the model is trained to claim.")
+    gpu: Optional[GpuSection] = Field(None, description="The GPU to use; leave out (null) to run on the CPU.")
+    output_dir: str = Field("output", min_length=1, description="Where ms-swift writes run folders (vN-…).")
+    infer: InferSection = Field(default_factory=InferSection, description="Inference settings.")
+    export: ExportSection = Field(default_factory=ExportSection, description="Export settings.")

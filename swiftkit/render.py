@@ -1,0 +1,193 @@
+"""Profile -> the exact ``swift sft / infer / export`` argv and environment, for the installed ms-swift.
+
+Argv is always a list; :meth:`Command.display` quotes it for a shell only for showing.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Optional
+
+from . import embedded
+from .models import DatasetEntry, Profile
+from .swift_version import SwiftFlavor
+
+
+@dataclass(frozen=True)
+class Command:
+    """One ms-swift invocation: argv (a list, never a shell string) and the environment it adds."""
+
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+
+    def display(self) -> str:
+        """One pasteable shell line: VAR=value ... swift sub --flag value ..."""
+        return shlex.join([f"{k}={v}" for k, v in self.env.items()] + self.argv)
+
+
+def fmt(value: object) -> str:
+    """ms-swift's argparse spelling of a value."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    return str(value)
+
+
+class ArgvBuilder:
+    """Collects ``--flag value`` pairs; a value starting with '-' is attached as ``--flag=value``."""
+
+    def __init__(self, *head: str) -> None:
+        self.argv = list(head)
+
+    def add(self, flag: str, value: object) -> "ArgvBuilder":
+        if value is None:
+            return self
+        text = fmt(value)
+        if text.startswith("-"):
+            self.argv.append(f"{flag}={text}")  # argparse would read '-…' as another option
+        else:
+            self.argv += [flag, text]
+        return self
+
+    def add_list(self, flag: str, values: Iterable[object]) -> "ArgvBuilder":
+        items = [fmt(v) for v in values]
+        if items:
+            self.argv += [flag, *items]
+        return self
+
+
+def shown_path(path: str) -> str:
+    """A local path as it goes into argv: relative to the current folder when inside it."""
+    p = Path(path)
+    if p.is_absolute():
+        try:
+            rel = p.relative_to(Path.cwd())
+            text = str(rel)
+        except ValueError:
+            text = str(p)
+    else:
+        text = path
+    return text if not text.startswith("-") else os.path.join(".", text)
+
+
+def model_path(profile: Profile) -> str:
+    model = profile.model.model
+    if embedded.is_embedded(model):
+        return str(embedded.model_dir(model))
+    return model
+
+
+def is_local_model(profile: Profile) -> bool:
+    model = profile.model.model
+    return embedded.is_embedded(model) or model.startswith(("/", ".", "~")) or os.path.isdir(model)
+
+
+def dataset_arg(entry: DatasetEntry) -> str:
+    if entry.hub is not None:
+        return f"{entry.hub}#{entry.sample}" if entry.sample else entry.hub
+    assert entry.path is not None
+    return shown_path(entry.path)
+
+
+def environment(profile: Profile) -> dict[str, str]:
+    """CUDA_VISIBLE_DEVICES pins the profile's one GPU; a CPU profile hides every GPU."""
+    return {"CUDA_VISIBLE_DEVICES": str(profile.gpu.device) if profile.gpu else ""}
+
+
+def _model_flags(b: ArgvBuilder, profile: Profile) -> None:
+    b.add("--model", model_path(profile))
+    b.add("--model_type", profile.model.model_type)
+    b.add("--template", profile.model.template)
+
+
+def render_sft(
+    profile: Profile, flavor: SwiftFlavor, datasets: Optional[list[str]] = None, extra: Iterable[str] = ()
+) -> Command:
+    """``swift sft``; ``datasets`` replaces the profile's dataset arguments (e.g. files rendered for a run)."""
+    t, lora = profile.train, profile.lora
+    b = ArgvBuilder("swift", "sft")
+    _model_flags(b, profile)
+    if is_local_model(profile):
+        b.add("--check_model", False)  # no hub look-up for a local folder
+    b.add(flavor.tuner_flag, lora.tuner_type)
+    b.add("--torch_dtype", t.torch_dtype)
+    b.add_list("--dataset", datasets if datasets is not None else [dataset_arg(d) for d in profile.data.datasets])
+    b.add("--num_train_epochs", t.num_train_epochs)
+    b.add("--per_device_train_batch_size", t.per_device_train_batch_size)
+    b.add("--per_device_eval_batch_size", t.per_device_eval_batch_size)
+    b.add("--gradient_accumulation_steps", t.gradient_accumulation_steps)
+    b.add("--learning_rate", t.learning_rate)
+    b.add("--lora_rank", lora.lora_rank)
+    b.add("--lora_alpha", lora.lora_alpha)
+    b.add("--lora_dropout", lora.lora_dropout)
+    b.add_list("--target_modules", lora.target_modules)
+    b.add("--warmup_ratio", t.warmup_ratio)
+    b.add("--max_length", t.max_length)
+    b.add("--gradient_checkpointing", t.gradient_checkpointing)
+    b.add("--attn_impl", t.attn_impl)
+    b.add("--eval_steps", t.eval_steps)
+    b.add("--save_steps", t.save_steps)
+    b.add("--save_total_limit", t.save_total_limit)
+    b.add("--logging_steps", t.logging_steps)
+    b.add("--dataloader_num_workers", t.dataloader_num_workers)
+    b.add("--seed", t.seed)
+    b.add("--data_seed", t.data_seed)
+    if t.split_dataset_ratio:
+        b.add("--split_dataset_ratio", t.split_dataset_ratio)
+    b.add_list("--report_to", t.report_to)
+    b.add("--system", profile.system)
+    if profile.identity is not None:
+        ident = profile.identity
+        # ms-swift takes the Chinese form first; one value serves both languages.
+        b.add_list("--model_author", [ident.author_zh, ident.author] if ident.author_zh else [ident.author])
+        b.add_list("--model_name", [ident.name_zh, ident.name] if ident.name_zh else [ident.name])
+    b.add("--output_dir", shown_path(profile.output_dir))
+    b.argv += list(extra)
+    return Command(b.argv, environment(profile))
+
+
+def render_infer(
+    profile: Profile,
+    flavor: SwiftFlavor,
+    checkpoint: str,
+    val_dataset: Optional[str] = None,
+    result_path: Optional[str] = None,
+) -> Command:
+    """``swift infer`` on an adapter (or a merged model folder when ``checkpoint`` ends in -merged)."""
+    inf = profile.infer
+    b = ArgvBuilder("swift", "infer")
+    if checkpoint.rstrip("/").endswith("-merged"):
+        b.add("--model", shown_path(checkpoint))
+        b.add("--model_type", profile.model.model_type)
+        b.add("--template", profile.model.template)
+    else:
+        _model_flags(b, profile)
+        b.add("--adapters", shown_path(checkpoint))
+    b.add("--torch_dtype", profile.train.torch_dtype)
+    b.add("--system", profile.system)
+    b.add("--infer_backend", flavor.infer_backend)
+    b.add("--temperature", profile.infer.temperature)
+    b.add("--max_new_tokens", inf.max_new_tokens)
+    if val_dataset is not None:
+        b.add("--stream", False)
+        b.add("--val_dataset", shown_path(val_dataset))
+        b.add("--result_path", shown_path(result_path or ""))
+    else:
+        b.add("--stream", inf.stream)
+    return Command(b.argv, environment(profile))
+
+
+def render_export(profile: Profile, flavor: SwiftFlavor, checkpoint: str, overwrite: bool = False) -> Command:
+    """``swift export --merge_lora``: writes ``<checkpoint>-merged`` next to the checkpoint."""
+    b = ArgvBuilder("swift", "export")
+    _model_flags(b, profile)
+    b.add("--adapters", shown_path(checkpoint))
+    b.add("--torch_dtype", profile.train.torch_dtype)
+    b.add("--merge_lora", profile.export.merge_lora)
+    if overwrite:
+        b.add("--exist_ok", True)
+    return Command(b.argv, environment(profile))
