@@ -78,15 +78,13 @@ class _StrictLoader(yaml.SafeLoader):
     """Safe YAML without anchors/aliases (no alias bombs) and without duplicate keys."""
 
     def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
             raise yaml.MarkedYAMLError(
-                problem="aliases (*name) are not allowed in profiles", problem_mark=event.start_mark
+                problem="anchors and aliases (&name, *name) are not allowed in profiles",
+                problem_mark=event.start_mark,
             )
-        node = super().compose_node(parent, index)
-        if getattr(node, "anchor", None):
-            raise yaml.MarkedYAMLError(problem="anchors (&name) are not allowed in profiles", problem_mark=node.start_mark)
-        return node
+        return super().compose_node(parent, index)
 
     def construct_mapping(self, node: Any, deep: bool = False) -> Any:  # type: ignore[override]
         seen: set[Any] = set()
@@ -299,7 +297,7 @@ def validation_problems(
         elif error["type"] == "missing":
             message = "required key is missing"
         else:
-            message = error["msg"]
+            message = error["msg"].removeprefix("Value error, ")
             if error["type"] not in ("value_error", "assertion_error") and "input" in error:
                 message += f" (got {error['input']!r})"
         lines.append(f"{_source_for(key, provenance, default_source)}: {key}: {message}")
@@ -314,7 +312,7 @@ def load(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) -> Load
         parts, value = parse_override(text)
         apply_override(data, parts, value, text)
         for key in _flat_keys({parts[0]: value} if len(parts) == 1 else _nest(parts, value)):
-            provenance[key] = f"--set {text.split('=', 1)[0]}"
+            provenance[key] = f"--set {text}"
     try:
         profile = Profile.model_validate(data)
     except ValidationError as exc:

@@ -1,0 +1,47 @@
+"""The real thing: swiftkit train -> infer -> export through the real `swift` on CPU, tiny model."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from conftest import run_cli
+
+from swiftkit import checkpoints
+
+pytestmark = pytest.mark.e2e
+
+
+def test_train_infer_export_cycle(tiny: Path):
+    out = tiny.parent / "out"
+    trained = run_cli("train", "--profile", str(tiny))
+    assert trained.returncode == 0, trained.stdout[-3000:] + trained.stderr[-3000:]
+    runs = checkpoints.scan(out)
+    assert len(runs) == 1
+    latest = checkpoints.latest(runs)
+    assert latest is not None and latest.step == 8  # 60 records / batch 8 -> 8 steps
+    assert (latest.path / "adapter_model.safetensors").stat().st_size > 0
+
+    answered = run_cli("infer", "--profile", str(tiny), "--prompt", "Who are you?", "--prompt", "你是谁？")
+    assert answered.returncode == 0, answered.stderr[-3000:]
+    assert re.search(r"^Q: Who are you\?\nA: ", answered.stdout, re.M), answered.stdout
+    assert re.search(r"^Q: 你是谁？\nA: ", answered.stdout, re.M), answered.stdout
+
+    exported = run_cli("export", "--profile", str(tiny))
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    merged = latest.path.with_name(latest.path.name + "-merged")
+    assert f"Merged model: {merged}" in exported.stdout
+    assert checkpoints.merged_complete(merged)
+    before = {p.name: p.stat().st_mtime_ns for p in merged.iterdir()}
+
+    again = run_cli("export", "--profile", str(tiny))
+    assert again.returncode == 0, again.stderr
+    assert "Up to date" in again.stdout and str(merged) in again.stdout
+    assert {p.name: p.stat().st_mtime_ns for p in merged.iterdir()} == before
+
+    # the merged model answers too, and the newest-checkpoint lookup never returns the -merged folder
+    assert checkpoints.latest(checkpoints.scan(out)).path == latest.path
+    merged_answer = run_cli("infer", "--profile", str(tiny), "--merged", "--prompt", "Who are you?")
+    assert merged_answer.returncode == 0, merged_answer.stderr[-3000:]
+    assert "Q: Who are you?" in merged_answer.stdout

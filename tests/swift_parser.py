@@ -1,0 +1,24 @@
+"""ms-swift's own argument parser (HfArgumentParser over its argument dataclasses), for acceptance tests."""
+
+from __future__ import annotations
+
+import argparse
+from functools import lru_cache
+
+
+@lru_cache(maxsize=None)
+def parser_for(kind: str) -> argparse.ArgumentParser:
+    from transformers import HfArgumentParser
+
+    from swift.arguments import ExportArguments, InferArguments, SftArguments
+    from swift.utils.utils import _patch_get_type_hints
+
+    classes = {"sft": SftArguments, "infer": InferArguments, "export": ExportArguments}
+    with _patch_get_type_hints():
+        return HfArgumentParser([classes[kind]])
+
+
+def parse(kind: str, argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    """Parse argv (without 'swift <kind>') exactly as ms-swift's parser does, without running __post_init__."""
+    parser = parser_for(kind)
+    return parser.parse_known_args(argv)

@@ -1,0 +1,144 @@
+"""Rendered ms-swift commands: golden files for every built-in profile, and the article's settings."""
+
+from __future__ import annotations
+
+import os
+import shlex
+from pathlib import Path
+
+import pytest
+
+from swiftkit import profiles, render
+from swiftkit.swift_version import flavor_for
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLDEN = Path(__file__).resolve().parent / "golden"
+BUILTINS = sorted((ROOT / "profiles").rglob("*.yaml"))  # recursive: sub-folders are never skipped
+FAKE_CHECKPOINT = "output/NAME/v0-20260101-000000/checkpoint-40"
+V4 = flavor_for("4.6.0")
+
+
+def rendered(path: Path) -> dict[str, str]:
+    lp = profiles.load(str(path))
+    ck = FAKE_CHECKPOINT.replace("NAME", lp.name)
+    return {
+        "sft": render.render_sft(lp.profile, V4).display(),
+        "infer": render.render_infer(lp.profile, V4, ck).display(),
+        "export": render.render_export(lp.profile, V4, ck).display(),
+    }
+
+
+@pytest.fixture(autouse=True)
+def stable_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("SWIFTKIT_CACHE", "/cache/swiftkit")
+
+
+def test_builtins_are_found_recursively():
+    assert {p.stem for p in BUILTINS} >= {"4090d", "cpu-demo"}
+
+
+@pytest.mark.parametrize("path", BUILTINS, ids=[p.stem for p in BUILTINS])
+def test_golden_argv(path: Path):
+    """`make golden` rewrites these files after an intended change; review the diff before committing."""
+    for kind, line in rendered(path).items():
+        golden = GOLDEN / f"{path.stem}.{kind}.txt"
+        if os.environ.get("SWIFTKIT_REGEN_GOLDEN"):
+            golden.write_text(line + "\n", encoding="utf-8")
+        assert golden.exists(), f"no golden file {golden.name}; run 'make golden'"
+        assert line == golden.read_text(encoding="utf-8").strip(), f"{golden.name} changed; run 'make golden' if intended"
+
+
+ARTICLE_4X = """
+CUDA_VISIBLE_DEVICES=0 swift sft --model Qwen/Qwen2.5-7B-Instruct --tuner_type lora --torch_dtype bfloat16
+--num_train_epochs 10 --per_device_train_batch_size 1 --per_device_eval_batch_size 1 --learning_rate 1e-4
+--lora_rank 8 --lora_alpha 32 --target_modules all-linear --gradient_accumulation_steps 16 --eval_steps 50
+--save_steps 50 --save_total_limit 2 --logging_steps 5 --max_length 2048 --output_dir output
+--system 'You are a helpful assistant.' --warmup_ratio 0.05 --dataloader_num_workers 4
+--model_author swift --model_name swift-robot
+"""
+
+
+def _flags(argv: list[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    key = None
+    for token in argv[2:]:
+        if token.startswith("--"):
+            key, _, inline = token.partition("=")
+            out[key] = [inline] if inline else []
+        else:
+            assert key is not None
+            out[key].append(token)
+    return out
+
+
+def test_4090d_reproduces_every_setting_of_the_article():
+    lp = profiles.load("4090d")
+    cmd = render.render_sft(lp.profile, V4)
+    assert cmd.env == {"CUDA_VISIBLE_DEVICES": "0"}
+    ours = _flags(cmd.argv)
+    article = _flags(shlex.split(" ".join(ARTICLE_4X.split()))[1:])
+    # identity and output folder are ours by design; every training setting must match exactly (as numbers)
+    for flag, values in article.items():
+        if flag in ("--model_author", "--model_name", "--output_dir"):
+            assert flag in ours
+            continue
+        assert flag in ours, f"{flag} missing"
+        assert [_norm(v) for v in ours[flag]] == [_norm(v) for v in values], flag
+
+
+def _norm(value: str) -> object:
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
+@pytest.mark.parametrize(
+    ("version", "flag", "backend"),
+    [("3.12.1", "--train_type", "pt"), ("4.0.1", "--tuner_type", "transformers"), ("4.6.0", "--tuner_type", "transformers")],
+)
+def test_flags_follow_the_installed_major_version(version, flag, backend):
+    lp = profiles.load("4090d")
+    flavor = flavor_for(version)
+    sft = render.render_sft(lp.profile, flavor).argv
+    assert flag in sft and ("--train_type" if flag == "--tuner_type" else "--tuner_type") not in sft
+    infer = render.render_infer(lp.profile, flavor, "ck").argv
+    assert infer[infer.index("--infer_backend") + 1] == backend
+
+
+@pytest.mark.parametrize("version", ["2.6.1", "5.0.0", "garbage"])
+def test_unsupported_versions_are_refused(version):
+    from swiftkit.errors import SwiftkitError
+
+    with pytest.raises(SwiftkitError, match="not supported|cannot read"):
+        flavor_for(version)
+
+
+def test_values_starting_with_a_dash_stay_values():
+    lp = profiles.load("4090d", ["system=-be brief", "output_dir=-out"])
+    argv = render.render_sft(lp.profile, V4).argv
+    assert "--system=-be brief" in argv
+    assert "--output_dir" in argv and argv[argv.index("--output_dir") + 1] == "./-out"
+
+
+def test_cpu_profile_hides_gpus_and_skips_hub_check():
+    lp = profiles.load("cpu-demo")
+    cmd = render.render_sft(lp.profile, V4)
+    assert cmd.env == {"CUDA_VISIBLE_DEVICES": ""}
+    assert cmd.argv[cmd.argv.index("--check_model") + 1] == "false"
+    assert cmd.argv[cmd.argv.index("--model") + 1] == "/cache/swiftkit/models/SmolLM2-135M-Instruct"
+
+
+def test_merged_checkpoint_infers_without_adapters():
+    lp = profiles.load("cpu-demo")
+    argv = render.render_infer(lp.profile, V4, "out/v0-20260101-000000/checkpoint-5-merged").argv
+    assert "--adapters" not in argv
+    assert argv[argv.index("--model") + 1] == "out/v0-20260101-000000/checkpoint-5-merged"
+
+
+def test_display_is_one_pasteable_line():
+    cmd = render.Command(["swift", "sft", "--system", "it's $HOME; rm -rf /"], {"CUDA_VISIBLE_DEVICES": "0"})
+    line = cmd.display()
+    assert "\n" not in line
+    assert shlex.split(line) == ["CUDA_VISIBLE_DEVICES=0", "swift", "sft", "--system", "it's $HOME; rm -rf /"]

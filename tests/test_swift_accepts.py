@@ -1,0 +1,60 @@
+"""ms-swift's own argument parser accepts every argv swiftkit renders, and reads back the same values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from swiftkit import profiles, render
+from swiftkit.swift_version import installed_flavor
+
+pytest.importorskip("swift")
+from swift_parser import parse  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILTINS = sorted((ROOT / "profiles").rglob("*.yaml"))
+
+
+def commands(path: Path) -> dict[str, render.Command]:
+    lp = profiles.load(str(path))
+    flavor = installed_flavor()
+    ck = f"output/{lp.name}/v0-20260101-000000/checkpoint-40"
+    return {
+        "sft": render.render_sft(lp.profile, flavor),
+        "infer": render.render_infer(lp.profile, flavor, ck),
+        "batch-infer": render.render_infer(lp.profile, flavor, ck, "prompts.jsonl", "results.jsonl"),
+        "export": render.render_export(lp.profile, flavor, ck),
+        "export-again": render.render_export(lp.profile, flavor, ck, overwrite=True),
+    }
+
+
+@pytest.mark.parametrize("path", BUILTINS, ids=[p.stem for p in BUILTINS])
+def test_every_rendered_argv_parses_with_no_unknown_flags(path: Path):
+    for name, command in commands(path).items():
+        kind = command.argv[1]
+        namespace, remaining = parse(kind, command.argv[2:])
+        assert remaining == [], f"{path.stem} {name}: ms-swift does not know {remaining}"
+
+
+@pytest.mark.parametrize("path", BUILTINS, ids=[p.stem for p in BUILTINS])
+def test_values_round_trip_through_ms_swift(path: Path):
+    lp = profiles.load(str(path))
+    p = lp.profile
+    ns, _ = parse("sft", render.render_sft(p, installed_flavor()).argv[2:])
+    t = p.train
+    assert ns.num_train_epochs == t.num_train_epochs
+    assert ns.per_device_train_batch_size == t.per_device_train_batch_size
+    assert ns.gradient_accumulation_steps == t.gradient_accumulation_steps
+    assert ns.learning_rate == t.learning_rate
+    assert ns.warmup_ratio == t.warmup_ratio
+    assert ns.max_length == t.max_length
+    assert ns.torch_dtype == t.torch_dtype
+    assert ns.gradient_checkpointing is t.gradient_checkpointing
+    assert ns.lora_rank == p.lora.lora_rank and ns.lora_alpha == p.lora.lora_alpha
+    assert ns.target_modules == p.lora.target_modules
+    assert ns.system == p.system
+    assert ns.tuner_type == "lora"
+    assert ns.dataset == [render.dataset_arg(d) for d in p.data.datasets]
+    if p.identity:
+        assert ns.model_name[-1] == p.identity.name and ns.model_author[-1] == p.identity.author
