@@ -133,7 +133,9 @@ def plan(what: str, profile_name: str, overrides: tuple[str, ...], checkpoint: O
     lp = _load(profile_name, overrides)
     flavor = _flavor()
     if what == "sft":
-        command = jobs.train_command(lp, flavor)
+        train_plan = jobs.plan_train(lp, flavor)
+        command = train_plan.command
+        _notes(train_plan)
     else:
         ck = jobs.checkpoint_for(lp, checkpoint or "latest")
         if what == "infer":
@@ -146,25 +148,40 @@ def plan(what: str, profile_name: str, overrides: tuple[str, ...], checkpoint: O
 # ---------------------------------------------------------------- train / infer / export
 @cli.command(context_settings=CONTEXT)
 @profile_options
-@click.option("--dry-run", is_flag=True, help="Print the command and stop.")
-def train(profile_name: str, overrides: tuple[str, ...], dry_run: bool) -> None:
-    """Train a LoRA adapter with `swift sft` as the profile says.
+@click.option("--resume", is_flag=True, help="Continue from the newest complete checkpoint (in a new run folder).")
+@click.option("--dry-run", is_flag=True, help="Print the command and stop (checks and writes nothing).")
+def train(profile_name: str, overrides: tuple[str, ...], resume: bool, dry_run: bool) -> None:
+    """Check the data, then train a LoRA adapter with `swift sft` as the profile says.
 
     \b
     Example:
       swiftkit train --profile cpu-demo
       swiftkit train --profile 4090d --set train.num_train_epochs=5 --dry-run
     """
-    from . import jobs, runner
+    from . import jobs
 
     lp = _load(profile_name, overrides)
-    command = jobs.train_command(lp, _flavor())
-    click.echo(command.display(), err=dry_run is False)
+    plan_ = jobs.plan_train(lp, _flavor(), resume=resume)
     if dry_run:
+        click.echo(plan_.command.display())
+        _notes(plan_)
         return
+    report = jobs.check_data(lp, plan_)
+    jobs.refuse_on_errors(report)
+    for problem in report.warnings:
+        click.echo(f"warning: {problem.line()}", err=True)
     jobs.ensure_model(lp)
-    code = runner.run(command)
-    sys.exit(code)
+    click.echo(plan_.command.display(), err=True)
+    result = jobs.run_train(lp, plan_, echo=sys.stdout)
+    click.echo(f"Run folder: {result.run_dir} ({result.status}; ms-swift log: {result.log})", err=True)
+    sys.exit(result.exit_code)
+
+
+def _notes(train_plan) -> None:  # type: ignore[no-untyped-def]
+    for entry in train_plan.data:
+        if entry.write_to or entry.note:
+            what = f"writes {entry.argv_value} from {entry.source}" if entry.write_to else entry.source
+            click.echo(f"# {what}" + (f": {entry.note}" if entry.note else ""), err=True)
 
 
 @cli.command(context_settings=CONTEXT)

@@ -6,16 +6,23 @@ Functions here return data (commands, paths, decisions); only the CLI prints and
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from . import checkpoints, embedded
 from .errors import SwiftkitError
 from .fsutil import atomic_write_text
 from .profiles import LoadedProfile
-from .render import Command, render_export, render_infer, render_sft
+from .lint import LintSettings
+from .prepare import PreparedEntry, has_placeholders, plan_data
+from .render import Command, model_path, render_export, render_infer, render_sft
 from .swift_version import SwiftFlavor
+
+if TYPE_CHECKING:
+    from .validate import Report
 
 
 def ensure_model(lp: LoadedProfile) -> Optional[Path]:
@@ -37,8 +44,91 @@ def checkpoint_for(lp: LoadedProfile, which: str, merged: bool = False) -> Path:
     return path
 
 
-def train_command(lp: LoadedProfile, flavor: SwiftFlavor, extra: tuple[str, ...] = ()) -> Command:
-    return render_sft(lp.profile, flavor, extra=extra)
+RUN_VERSION = re.compile(r"^v(\d+)")
+
+
+def next_run_dir(output_dir: str | Path, now: Optional[datetime] = None) -> Path:
+    """``OUTPUT/vN-YYYYMMDD-HHMMSS`` with N one above any existing version (ms-swift's own rule)."""
+    root = Path(output_dir)
+    versions = [-1]
+    if root.is_dir():
+        for child in root.iterdir():
+            match = RUN_VERSION.match(child.name)
+            if match:
+                versions.append(int(match.group(1)))
+    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    return root / f"v{max(versions) + 1}-{stamp}"
+
+
+@dataclass
+class TrainPlan:
+    run_dir: Path
+    data: list[PreparedEntry]
+    command: Command
+    resume_from: Optional[Path] = None
+
+
+def plan_train(
+    lp: LoadedProfile, flavor: SwiftFlavor, now: Optional[datetime] = None, resume: bool = False
+) -> TrainPlan:
+    """Everything `swiftkit train` will do, decided without writing anything."""
+    out = Path(lp.profile.output_dir)
+    if out.exists() and not out.is_dir():
+        raise SwiftkitError(f"output_dir {out} is a file; set output_dir to a folder.")
+    resume_from = checkpoints.resolve(out, "latest") if resume else None
+    run_dir = next_run_dir(out, now)
+    data = plan_data(lp.profile, run_dir)
+    command = render_sft(
+        lp.profile, flavor, [d.argv_value for d in data], str(run_dir), str(resume_from) if resume_from else None
+    )
+    return TrainPlan(run_dir, data, command, resume_from)
+
+
+def lint_settings(lp: LoadedProfile, role: str) -> LintSettings:
+    """The identity lint as the profile sets it (general data gets only the universal checks)."""
+    p = lp.profile
+    tokenizer = None
+    model_dir = Path(model_path(p))
+    if (model_dir / "tokenizer.json").is_file():
+        tokenizer = model_dir / "tokenizer.json"
+    if role != "identity":
+        return LintSettings(check_identity=False, max_length=p.train.max_length, tokenizer=tokenizer)
+    return LintSettings(
+        identity=p.identity,
+        min_records=p.data.min_records,
+        languages=list(p.data.languages),
+        max_length=p.train.max_length,
+        tokenizer=tokenizer,
+    )
+
+
+def check_data(lp: LoadedProfile, plan: TrainPlan) -> Report:
+    """Validate every local dataset the run would read; templates count as templates when the profile fills them."""
+    from .validate import Options, Report, validate_file
+
+    report = Report()
+    for entry in plan.data:
+        if entry.records is None:  # hub data: nothing local to check
+            continue
+        templated = entry.role == "identity" and lp.profile.identity is not None and has_placeholders(Path(entry.source))
+        options = Options(template=templated, lint=lint_settings(lp, entry.role))
+        report.files.append(validate_file(Path(entry.source), options))
+    return report
+
+
+def refuse_on_errors(report: Report, limit: int = 30) -> None:
+    if report.ok:
+        return
+    errors = report.errors
+    lines = [p.line() for p in errors[:limit]]
+    more = sum(f.error_count for f in report.files) - len(lines)
+    if more > 0:
+        lines.append(f"... and {more} more")
+    bad = ", ".join(f.path for f in report.files if f.error_count)
+    raise SwiftkitError(
+        f"not starting: the training data has errors ({bad}):\n  " + "\n  ".join(lines)
+        + "\nFix them (run 'swiftkit validate FILE' to list every problem) and try again."
+    )
 
 
 @dataclass
@@ -136,3 +226,27 @@ def _newer(merged: Path, checkpoint: Path) -> bool:
     weights = list(merged.glob("*.safetensors")) + list(merged.glob("*.bin"))
     oldest_output = min((p.stat().st_mtime for p in weights), default=0.0)
     return oldest_output >= newest_input
+
+
+@dataclass
+class TrainResult:
+    exit_code: int
+    status: str  # ok | failed | interrupted
+    run_dir: Path
+    log: Path
+
+
+def run_train(lp: LoadedProfile, plan: TrainPlan, **run_options: object) -> TrainResult:
+    """Write the run's data and manifest, run ms-swift with its output in the run's log, record the outcome."""
+    from . import manifest, runner
+    from .prepare import write_data
+
+    plan.run_dir.mkdir(parents=True, exist_ok=False)
+    write_data(lp.profile, plan.data)
+    record = manifest.build(lp, plan.command, plan.data)
+    manifest.write(plan.run_dir, record)
+    log = plan.run_dir / "swiftkit-train.log"
+    code = runner.run(plan.command, log_path=log, **run_options)  # type: ignore[arg-type]
+    status = "ok" if code == 0 else "interrupted" if code == runner.INTERRUPTED else "failed"
+    manifest.finish(plan.run_dir, record, code, status)
+    return TrainResult(code, status, plan.run_dir, log)

@@ -90,11 +90,21 @@ class TrainSection(Section):
 
 
 class DatasetEntry(Section):
-    """One dataset: a local file or a hub dataset, optionally sampled."""
+    """One dataset: a local file or a hub dataset; identity data or general data mixed in, optionally sampled."""
 
     path: Optional[str] = Field(None, description="Local .json/.jsonl file (relative paths: to the profile's folder).")
     hub: Optional[str] = Field(None, description="Hub dataset id, e.g. AI-ModelScope/alpaca-gpt4-data-zh.")
-    sample: Optional[int] = Field(None, gt=0, description="Use N records (hub: ms-swift 'id#N').")
+    kind: Optional[Literal["identity", "general"]] = Field(
+        None,
+        description="'identity' (who the model is; linted, templated) or 'general' (mixed in to keep general "
+        "answers). Default: identity for local files, general for hub datasets.",
+    )
+    sample: Optional[int] = Field(
+        None, gt=0, description="Use N records: hub -> ms-swift 'id#N'; local -> seeded sample without replacement."
+    )
+    ratio: Optional[float] = Field(
+        None, gt=0, description="General data only: records per identity record (e.g. 5), resolved to a count."
+    )
 
     @field_validator("hub")
     @classmethod
@@ -107,7 +117,15 @@ class DatasetEntry(Section):
     def _one_source(self) -> "DatasetEntry":
         if (self.path is None) == (self.hub is None):
             raise ValueError("give exactly one of 'path' (local file) or 'hub' (hub dataset id)")
+        if self.sample is not None and self.ratio is not None:
+            raise ValueError("give 'sample' (a count) or 'ratio' (relative to the identity data), not both")
+        if self.ratio is not None and self.role == "identity":
+            raise ValueError("'ratio' is for general data; set kind: general or use 'sample'")
         return self
+
+    @property
+    def role(self) -> str:
+        return self.kind or ("general" if self.hub else "identity")
 
 
 class DataSection(Section):
@@ -118,6 +136,12 @@ class DataSection(Section):
     languages: list[Literal["en", "zh"]] = Field(
         default_factory=lambda: ["en", "zh"], description="Languages the identity data should cover."
     )
+
+    @model_validator(mode="after")
+    def _ratio_needs_identity(self) -> "DataSection":
+        if any(d.ratio is not None for d in self.datasets) and not any(d.role == "identity" for d in self.datasets):
+            raise ValueError("a 'ratio' needs an identity dataset to be relative to; add one (a local file)")
+        return self
 
 
 class IdentitySection(Section):

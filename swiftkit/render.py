@@ -105,9 +105,14 @@ def _model_flags(b: ArgvBuilder, profile: Profile) -> None:
 
 
 def render_sft(
-    profile: Profile, flavor: SwiftFlavor, datasets: Optional[list[str]] = None, extra: Iterable[str] = ()
+    profile: Profile,
+    flavor: SwiftFlavor,
+    datasets: Optional[list[str]] = None,
+    run_dir: Optional[str] = None,
+    resume_from: Optional[str] = None,
 ) -> Command:
-    """``swift sft``; ``datasets`` replaces the profile's dataset arguments (e.g. files rendered for a run)."""
+    """``swift sft``. ``datasets`` replaces the profile's dataset arguments (files prepared for the run);
+    ``run_dir`` is the run folder swiftkit chose (ms-swift then adds no version folder of its own)."""
     t, lora = profile.train, profile.lora
     b = ArgvBuilder("swift", "sft")
     _model_flags(b, profile)
@@ -145,8 +150,12 @@ def render_sft(
         # ms-swift takes the Chinese form first; one value serves both languages.
         b.add_list("--model_author", [ident.author_zh, ident.author] if ident.author_zh else [ident.author])
         b.add_list("--model_name", [ident.name_zh, ident.name] if ident.name_zh else [ident.name])
-    b.add("--output_dir", shown_path(profile.output_dir))
-    b.argv += list(extra)
+    if run_dir is not None:
+        b.add("--output_dir", shown_path(run_dir))
+        b.add("--add_version", False)
+    else:
+        b.add("--output_dir", shown_path(profile.output_dir))
+    b.add("--resume_from_checkpoint", shown_path(resume_from) if resume_from else None)
     return Command(b.argv, environment(profile))
 
 
