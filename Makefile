@@ -46,7 +46,7 @@ export: install ## Merge PROFILE's newest adapter into the base model
 	$(SWIFTKIT) export --profile $(PROFILE)
 
 validate: install ## Validate every dataset in datasets/
-	$(SWIFTKIT) validate datasets/
+	$(SWIFTKIT) validate $(wildcard datasets/*.json datasets/*.jsonl)
 
 test: install ## All tests: unit tests, then real ms-swift runs on a tiny model
 	$(PYTEST) -q -m "not embedded" tests

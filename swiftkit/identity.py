@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from .models import IdentitySection
@@ -54,3 +55,47 @@ def _all_text(value: Any) -> str:
     if isinstance(value, dict):
         return " ".join(_all_text(v) for v in value.values())
     return ""
+
+
+def render_file(
+    template: Path,
+    output: Path,
+    *,
+    name: str,
+    author: str,
+    name_zh: str | None = None,
+    author_zh: str | None = None,
+    force: bool = False,
+) -> int:
+    """Fill a template dataset into ``output`` (.json array or .jsonl); the template itself must be readable."""
+    import json
+    from pathlib import Path
+
+    from .errors import SwiftkitError
+    from .fsutil import atomic_write_text
+    from .readers import ReadError, Record, read_records
+
+    template, output = Path(template), Path(output)
+    if not template.is_file():
+        raise SwiftkitError(f"template {template} does not exist; give a .json or .jsonl identity template.")
+    if output.resolve() == template.resolve():
+        raise SwiftkitError("the output would replace the template; choose another -o file.")
+    if output.suffix.lower() not in (".json", ".jsonl"):
+        raise SwiftkitError(f"{output}: write a .json or .jsonl file.")
+    if output.exists() and not force:
+        raise SwiftkitError(f"{output} already exists; pass --force to overwrite it.")
+    who = IdentitySection(name=name, author=author, name_zh=name_zh, author_zh=author_zh)
+    records = []
+    for item in read_records(template):
+        if isinstance(item, ReadError):
+            raise SwiftkitError(f"{template}:{item.position}: {item.message}; run 'swiftkit validate {template}'.")
+        assert isinstance(item, Record)
+        records.append(fill_record(item.value, who))
+    if not records:
+        raise SwiftkitError(f"{template} holds no records.")
+    if output.suffix.lower() == ".jsonl":
+        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    else:
+        text = json.dumps(records, ensure_ascii=False, indent=1) + "\n"
+    atomic_write_text(output, text, force=force)
+    return len(records)

@@ -46,6 +46,8 @@ KNOWN_KEYS = {
     "sharegpt": {"conversation", "conversations", "system"},
     "query-response": {"query", "response", "system", "history"},
 }
+ALIASES = set(QUERY_ALIASES) | set(RESPONSE_ALIASES) | set(SYSTEM_ALIASES)
+UNKNOWN = "unknown field"
 # keys ms-swift uses for other purposes (multimodal, tools, RLHF): never "unknown"
 PASSTHROUGH = {"images", "image", "audios", "audio", "videos", "video", "tools", "objects", "rejected_response",
                "rejected_messages", "label", "channel", "margin"}
@@ -174,7 +176,7 @@ def _fast_messages(r: dict[str, Any]) -> bool:
             return False
         if type(m.get("content")) is not str:
             return False
-    return _str_or_none(r.get("system"))
+    return messages[-1]["role"] == "assistant" and _str_or_none(r.get("system"))
 
 
 def _fast_query_response(r: dict[str, Any]) -> bool:
@@ -310,6 +312,7 @@ def validate_file(path: Path, options: Options) -> FileReport:
     linter = lint.Linter(options.lint or lint.LintSettings(), template=template)
     fmt = options.fmt
     fmt_from = 0
+    unknown: dict[str, list[int]] = {}  # field -> [first record, count]
     for item in read_records(path):
         if isinstance(item, ReadError):
             report.add(Problem(shown, item.position, "-", item.message))
@@ -326,7 +329,7 @@ def validate_file(path: Path, options: Options) -> FileReport:
                 report.add(Problem(shown, item.position, "-", _unrecognised(value)))
                 continue
             fmt, fmt_from = shape, item.position
-        elif shape is not None and shape != fmt and options.fmt is None:
+        elif shape is not None and shape != fmt and options.fmt is None and not _shares_keys(value, fmt):
             where = f"from record {fmt_from}" if fmt_from else "forced"
             report.add(Problem(
                 shown, item.position, "-",
@@ -335,14 +338,27 @@ def validate_file(path: Path, options: Options) -> FileReport:
             ))
             continue
         for p in _check_record(fmt, value, item.position, shown):
-            report.add(p)
+            if p.message is UNKNOWN:  # summarised per file below
+                unknown.setdefault(p.field, [item.position, 0])[1] += 1
+            else:
+                report.add(p)
         linter.add(fmt, value, item.position)
     report.format = fmt
+    for key, (first, count) in sorted(unknown.items()):
+        close = difflib.get_close_matches(key, sorted(KNOWN_KEYS[fmt or "alpaca"]), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        times = f" (and {count - 1} more records)" if count > 1 else ""
+        report.add(Problem(shown, first, key, f"unknown field, ignored by ms-swift{times}{hint}", "warning"))
     if report.records == 0 and report.error_count == 0:
         report.add(Problem(shown, 0, "-", "the file holds no records; ms-swift fails with 'corresponds to no data'"))
     for p in linter.finish():
         report.add(Problem(shown, p.record, p.field, p.message, p.severity))
     return report
+
+
+def _shares_keys(record: dict[str, Any], fmt: str) -> bool:
+    """A record with one of the file format's own keys is a broken record of that format, not another format."""
+    return bool({str(k).lower() for k in record} & (KNOWN_KEYS[fmt] - {"system", "history"}))
 
 
 def _check_path(path: Path) -> str:
@@ -370,12 +386,10 @@ def _check_record(fmt: str, value: dict[str, Any], position: int, shown: str) ->
     data, names, alias_problems = normalise(fmt, value)
     for message in alias_problems:
         yield Problem(shown, position, "-", message)
-    for key in sorted(set(map(str, value)) - {names.get(k, k) for k in data} - PASSTHROUGH):
-        if key.lower() in KNOWN_KEYS[fmt] or key.lower() in (set(QUERY_ALIASES) | set(RESPONSE_ALIASES) | set(SYSTEM_ALIASES)):
-            continue
-        close = difflib.get_close_matches(key, sorted(KNOWN_KEYS[fmt]), n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        yield Problem(shown, position, key, f"unknown field, ignored by ms-swift{hint}", "warning")
+    for key in sorted(map(str, value)):
+        low = key.lower()
+        if low not in KNOWN_KEYS[fmt] and low not in ALIASES and low not in PASSTHROUGH:
+            yield Problem(shown, position, key, UNKNOWN, "warning")
     for field_path, message in schema_problems(fmt, data):
         head, _, rest = field_path.partition(".")
         field_path = names.get(head, head) + (f".{rest}" if rest else "")
