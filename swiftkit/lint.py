@@ -16,8 +16,9 @@ from typing import Any, Optional
 from .identity import PLACEHOLDER, language_of
 from .models import IdentitySection
 
-MAX_TRACKED = 200_000  # distinct questions remembered for the duplicate check
-TEMPLATE_OVERHEAD_TOKENS = 24  # chat-template tokens around one exchange (role markers, newlines)
+MAX_SCANNED = 20_000  # records scanned for duplicates, names and languages (identity sets are far smaller)
+TEMPLATE_OVERHEAD_TOKENS = 24
+EMPTY = "empty answer: the model would learn to say nothing"  # chat-template tokens around one exchange (role markers, newlines)
 
 _WORDS = r"[A-Z][A-Za-z0-9_&-]*(?: [A-Z][A-Za-z0-9_&-]*)*"
 _MADE = r"(?:开发|创造|创建|打造|训练|设计|制作)"
@@ -118,41 +119,71 @@ class Linter:
         self.count = 0
         self.tokenizer = _load_tokenizer(settings.tokenizer) if settings.tokenizer else None
 
+    def add_fast(self, fmt: str, record: dict[str, Any], position: int) -> None:
+        """A record that passed the fast schema check: its fields are known strings."""
+        if fmt != "alpaca":
+            self.add(fmt, record, position)
+            return
+        if self.count < MAX_SCANNED or self.tokenizer is not None:
+            instruction, extra = record["instruction"], record.get("input")
+            question = f"{instruction}\n{extra}" if extra else instruction
+            strings = [(k, v) for k, v in record.items() if type(v) is str]
+            self._lint(Exchange(question, [("output", record["output"])], strings), position)
+            return
+        # past the identity-scan window: only the per-record checks, without building an Exchange
+        self.count += 1
+        if not self.template:
+            for key, value in record.items():
+                if type(value) is str and "{{" in value:
+                    match = PLACEHOLDER.search(value)
+                    if match:
+                        self._placeholder(position, key, match.group(0))
+        output = record["output"]
+        if not output or output.isspace():
+            self._add(position, "output", EMPTY)
+
     def add(self, fmt: str, record: dict[str, Any], position: int) -> None:
         ex = exchange_of(fmt, record)
-        if ex is None:
-            return
+        if ex is not None:
+            self._lint(ex, position)
+
+    def _lint(self, ex: Exchange, position: int) -> None:
         self.count += 1
         if not self.template:
             for path, text in ex.strings:
-                match = PLACEHOLDER.search(text)
-                if match:
-                    self._add(position, path, f"unfilled placeholder {match.group(0)}: it would be trained "
-                              "verbatim; fill it with 'swiftkit identity render' or give the profile an identity")
+                if "{{" in text:
+                    match = PLACEHOLDER.search(text)
+                    if match:
+                        self._placeholder(position, path, match.group(0))
         for path, text in ex.answers:
-            if not text.strip():
-                self._add(position, path, "empty answer: the model would learn to say nothing")
-        if self.settings.check_identity:
-            key = re.sub(r"\W+", " ", ex.question.lower()).strip()
-            if key:
-                if key in self.seen:
-                    self._add(position, "-", f"duplicate question (first at record {self.seen[key]})", "warning")
-                elif len(self.seen) < MAX_TRACKED:
-                    self.seen[key] = position
-            for _, text in ex.answers:
-                for name in _found(text, (_NAME_EN, _NAME_ZH)):
-                    self.names[name] += 1
-                    self.first_seen.setdefault("n:" + name, position)
-                for author in _found(text, (_AUTHOR_EN, _AUTHOR_ZH)):
-                    self.authors[author] += 1
-                    self.first_seen.setdefault("a:" + author, position)
-        self.languages[language_of(ex.question + " " + " ".join(t for _, t in ex.answers))] += 1
+            if not text or text.isspace():
+                self._add(position, path, EMPTY)
+        if self.count <= MAX_SCANNED:
+            self.languages[language_of(ex.question) if ex.question else "en"] += 1
+            if self.settings.check_identity:
+                self._identity(ex, position)
         if self.tokenizer is not None and self.settings.max_length:
             text = "\n".join(t for _, t in ex.strings)
             tokens = len(self.tokenizer.encode(text).ids) + TEMPLATE_OVERHEAD_TOKENS
             if tokens > self.settings.max_length:
                 self._add(position, "-", f"about {tokens} tokens, longer than max_length {self.settings.max_length}: "
                           "ms-swift deletes such records; shorten it or raise train.max_length")
+
+    def _identity(self, ex: Exchange, position: int) -> None:
+        key = " ".join(ex.question.lower().split())
+        if key:
+            first = self.seen.get(key)
+            if first is not None:
+                self._add(position, "-", f"duplicate question (first at record {first})", "warning")
+            else:
+                self.seen[key] = position
+        for _, text in ex.answers:
+            for name in _found(text, (_NAME_EN, _NAME_ZH)):
+                self.names[name] += 1
+                self.first_seen.setdefault("n:" + name, position)
+            for author in _found(text, (_AUTHOR_EN, _AUTHOR_ZH)):
+                self.authors[author] += 1
+                self.first_seen.setdefault("a:" + author, position)
 
     def finish(self) -> list[LintProblem]:
         s = self.settings
@@ -181,6 +212,10 @@ class Linter:
         elif wanted and names and not set(names) & wanted:
             self._add(0, "-", f"the answers give the {what[:-1]} {names[0]!r} but the profile says "
                       f"{sorted(wanted)[0]!r}", "warning")
+
+    def _placeholder(self, record: int, path: str, placeholder: str) -> None:
+        self._add(record, path, f"unfilled placeholder {placeholder}: it would be trained verbatim; fill it with "
+                  "'swiftkit identity render' or give the profile an identity")
 
     def _add(self, record: int, path: str, message: str, severity: str = "error") -> None:
         self.problems.append(LintProblem(record, path, message, severity))

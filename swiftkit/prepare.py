@@ -18,7 +18,7 @@ from . import identity as ident
 from .errors import SwiftkitError
 from .fsutil import atomic_write_text
 from .models import DatasetEntry, Profile
-from .readers import Record, read_records
+from .readers import ReadError, read_records
 from .render import dataset_arg, shown_path
 
 
@@ -58,7 +58,7 @@ def _local(entry: DatasetEntry) -> Path:
 
 
 def count_records(path: Path) -> int:
-    return sum(1 for item in read_records(path) if isinstance(item, Record))
+    return sum(1 for item in read_records(path) if type(item) is not ReadError)
 
 
 def has_placeholders(path: Path) -> bool:
@@ -163,8 +163,8 @@ def write_data(profile: Profile, planned: list[PreparedEntry]) -> None:
         source = Path(p.source)
         records, broken = [], False
         for item in read_records(source):
-            if isinstance(item, Record):
-                records.append(item.value)
+            if type(item) is not ReadError:
+                records.append(item[1])
             else:
                 broken = True
         if broken:

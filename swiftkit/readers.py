@@ -9,30 +9,41 @@ instead of exceptions, so a validator can report them all.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import re
 from pathlib import Path
-from typing import Any, Iterator, Union
+from typing import Any, Iterator, NamedTuple, Union
+
+try:  # a fast parser for the common case; the standard library explains failures
+    from orjson import loads as _fast_loads
+except ImportError:  # pragma: no cover
+    _fast_loads = None
 
 CHUNK = 1 << 20
+LOOKAHEAD = 256
 MAX_RECORD_CHARS = 64 << 20  # one record larger than this is reported, not buffered further
 MAX_DEPTH_MESSAGE = "nested too deeply (more than the JSON parser's depth limit)"
 
 
-@dataclass(frozen=True)
-class Record:
-    position: int  # line number (JSONL) or 1-based index in the array (JSON)
-    value: Any
+Record = tuple  # (position, value): position is the line number (JSONL) or 1-based index in the array (JSON)
 
 
-@dataclass(frozen=True)
-class ReadError:
+class ReadError(NamedTuple):
     position: int  # 0 when the problem concerns the whole file
     message: str
     fatal: bool = False  # reading stopped here
 
 
-Item = Union[Record, ReadError]
+Item = Union[tuple[int, Any], ReadError]
+
+
+def records_only(path: Path) -> Iterator[tuple[int, Any]]:
+    """The records of a file, skipping read errors (use after validation)."""
+    for item in read_records(path):
+        if type(item) is not ReadError:
+            yield item
+
 _decoder = json.JSONDecoder()
+_SPACE = re.compile(r"[ \t\r\n]*")
 
 
 def _loads(text: str) -> Any:
@@ -48,10 +59,17 @@ def read_records(path: Path) -> Iterator[Item]:
 
 
 def _read_jsonl(path: Path) -> Iterator[Item]:
+    fast = _fast_loads
     with open(path, "rb") as handle:
         for number, raw in enumerate(handle, 1):
             if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
+            if fast is not None:
+                try:
+                    yield (number, fast(raw))
+                    continue
+                except ValueError:
+                    pass  # blank, or broken: the slow path below says which
             if not raw.strip():
                 continue
             try:
@@ -60,7 +78,7 @@ def _read_jsonl(path: Path) -> Iterator[Item]:
                 yield ReadError(number, f"not valid UTF-8 (byte {exc.start + 1} of the line)")
                 continue
             try:
-                yield Record(number, _loads(text))
+                yield (number, _loads(text))
             except json.JSONDecodeError as exc:
                 yield ReadError(number, f"not valid JSON: {exc.msg} (column {exc.colno})")
             except RecursionError:
@@ -106,8 +124,7 @@ class _Stream:
     def skip_space(self) -> str:
         """The next non-space character ('' at end of file)."""
         while True:
-            while self.pos < len(self.buf) and self.buf[self.pos] in " \t\r\n":
-                self.pos += 1
+            self.pos = _SPACE.match(self.buf, self.pos).end()  # type: ignore[union-attr]
             if self.pos < len(self.buf):
                 return self.buf[self.pos]
             if not self.more():
@@ -152,12 +169,20 @@ def _read_json_array(path: Path) -> Iterator[Item]:
                     stream.pos += 1
                     expect_value = True
                     continue
+                if ch == "{" and _fast_loads is not None:
+                    batch = _decode_batch(stream)
+                    if batch:
+                        for value in batch:
+                            index += 1
+                            yield (index, value)
+                        expect_value = False
+                        continue
                 index += 1
                 value = _decode_one(stream, index)
                 if isinstance(value, ReadError):
                     yield value
                     return
-                yield Record(index, value)
+                yield (index, value)
                 expect_value = False
             if stream.skip_space() != "":
                 yield ReadError(index, "unexpected text after the closing ']'", True)
@@ -165,8 +190,33 @@ def _read_json_array(path: Path) -> Iterator[Item]:
             yield ReadError(0, "not valid UTF-8 text; save the file as UTF-8", True)
 
 
+def _decode_batch(stream: _Stream, tries: int = 8) -> Any:
+    """Many whole records at once: cut the buffer after a '}' that a ',' or ']' follows and parse the slice.
+
+    A cut inside a string leaves that string unterminated, and a cut inside a nested value leaves brackets
+    unbalanced, so the slice parses only when the cut is a real record boundary; otherwise None (the caller
+    then decodes one record the careful way).
+    """
+    buf, start = stream.buf, stream.pos
+    cut = buf.rfind("}", start)
+    while cut > start and tries:
+        tries -= 1
+        after = _SPACE.match(buf, cut + 1).end()  # type: ignore[union-attr]
+        if after < len(buf) and buf[after] in ",]":
+            try:
+                values = _fast_loads("[" + buf[start : cut + 1] + "]")  # type: ignore[misc]
+            except ValueError:
+                return None
+            stream.pos = cut + 1
+            return values
+        cut = buf.rfind("}", start, cut)
+    return None
+
+
 def _decode_one(stream: _Stream, index: int) -> Any:
     """Decode the value at the stream position, reading more while it may just be cut by a chunk boundary."""
+    while len(stream.buf) - stream.pos < LOOKAHEAD and stream.more():
+        pass  # a value cut by the chunk boundary may still parse (e.g. "0" of "0.5"): keep some text ahead
     while True:
         try:
             value, end = _decoder.raw_decode(stream.buf, stream.pos)

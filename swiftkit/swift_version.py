@@ -48,7 +48,7 @@ def installed_version() -> str:
     try:
         return metadata.version("ms-swift")
     except metadata.PackageNotFoundError:
-        raise SwiftkitError("ms-swift is not installed; run 'make install' (or 'pip install ms-swift').") from None
+        raise SwiftkitError("ms-swift is not installed; run 'make install' (or 'pip install \"swiftkit[train]\"').") from None
 
 
 def installed_flavor() -> SwiftFlavor:

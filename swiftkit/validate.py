@@ -22,7 +22,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
 from . import lint
-from .readers import ReadError, Record, read_records
+from .readers import ReadError, read_records
 
 FORMATS = ("alpaca", "messages", "sharegpt", "query-response")
 SCHEMA_FILES = {
@@ -152,12 +152,18 @@ def _str_or_none(value: Any) -> bool:
     return value is None or type(value) is str
 
 
+_ALPACA_KEYS = frozenset(KNOWN_KEYS["alpaca"])
+
+
 def _fast_alpaca(r: dict[str, Any]) -> bool:
+    instruction, output = r.get("instruction"), r.get("output")
+    if type(instruction) is not str or not instruction or type(output) is not str:
+        return False
+    if len(r) == 3 and "input" in r:  # the usual shape
+        value = r["input"]
+        return value is None or type(value) is str
     return (
-        r.keys() <= KNOWN_KEYS["alpaca"]
-        and type(r.get("instruction")) is str
-        and bool(r["instruction"])
-        and type(r.get("output")) is str
+        r.keys() <= _ALPACA_KEYS
         and _str_or_none(r.get("input"))
         and _str_or_none(r.get("system"))
         and r.get("history") is None
@@ -313,43 +319,50 @@ def validate_file(path: Path, options: Options) -> FileReport:
     fmt = options.fmt
     fmt_from = 0
     unknown: dict[str, list[int]] = {}  # field -> [first record, count]
+    fast = FAST.get(fmt) if fmt else None
+    add_fast = linter.add_fast
+    records = 0
     for item in read_records(path):
-        if isinstance(item, ReadError):
+        if type(item) is ReadError:
             report.add(Problem(shown, item.position, "-", item.message))
             continue
-        assert isinstance(item, Record)
-        report.records += 1
-        value = item.value
+        records += 1
+        position, value = item
+        if fast is not None and type(value) is dict and fast(value):
+            add_fast(fmt, value, position)  # type: ignore[arg-type]
+            continue
         if not isinstance(value, dict):
-            report.add(Problem(shown, item.position, "-", f"a record must be a JSON object, not {_json_type(value)}"))
+            report.add(Problem(shown, position, "-", f"a record must be a JSON object, not {_json_type(value)}"))
             continue
         shape = detect(value)
         if fmt is None:
             if shape is None:
-                report.add(Problem(shown, item.position, "-", _unrecognised(value)))
+                report.add(Problem(shown, position, "-", _unrecognised(value)))
                 continue
-            fmt, fmt_from = shape, item.position
+            fmt, fmt_from = shape, position
+            fast = FAST.get(fmt)
         elif shape is not None and shape != fmt and options.fmt is None and not _shares_keys(value, fmt):
             where = f"from record {fmt_from}" if fmt_from else "forced"
             report.add(Problem(
-                shown, item.position, "-",
+                shown, position, "-",
                 f"this record is {shape} but the file is {fmt} ({where}); ms-swift reads one format per file — "
                 "split the file or convert the record",
             ))
             continue
-        for p in _check_record(fmt, value, item.position, shown):
+        for p in _check_record(fmt, value, position, shown):
             if p.message is UNKNOWN:  # summarised per file below
-                unknown.setdefault(p.field, [item.position, 0])[1] += 1
+                unknown.setdefault(p.field, [position, 0])[1] += 1
             else:
                 report.add(p)
-        linter.add(fmt, value, item.position)
+        linter.add(fmt, value, position)
     report.format = fmt
+    report.records = records
     for key, (first, count) in sorted(unknown.items()):
         close = difflib.get_close_matches(key, sorted(KNOWN_KEYS[fmt or "alpaca"]), n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         times = f" (and {count - 1} more records)" if count > 1 else ""
         report.add(Problem(shown, first, key, f"unknown field, ignored by ms-swift{times}{hint}", "warning"))
-    if report.records == 0 and report.error_count == 0:
+    if records == 0 and report.error_count == 0:
         report.add(Problem(shown, 0, "-", "the file holds no records; ms-swift fails with 'corresponds to no data'"))
     for p in linter.finish():
         report.add(Problem(shown, p.record, p.field, p.message, p.severity))
