@@ -27,7 +27,10 @@ def tiny_profile(folder: Path, model: Path, **train: object) -> Path:
           model: {model}
         train:
         """
-    ) + lines + f"\noutput_dir: {folder / 'out'}\ninfer:\n  max_new_tokens: 8\n"
+    ) + lines + (
+        f"\ndata:\n  datasets:\n    - path: {ROOT / 'datasets' / 'identity.template.json'}\n"
+        f"output_dir: {folder / 'out'}\ninfer:\n  max_new_tokens: 8\n"
+    )
     path = folder / "tiny.yaml"
     path.write_text(text, encoding="utf-8")
     return path

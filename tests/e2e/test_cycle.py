@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -22,6 +23,13 @@ def test_train_infer_export_cycle(tiny: Path):
     latest = checkpoints.latest(runs)
     assert latest is not None and latest.step == 8  # 60 records / batch 8 -> 8 steps
     assert (latest.path / "adapter_model.safetensors").stat().st_size > 0
+    # the template was filled into the run's own folder; the user's template is untouched
+    rendered = (runs[0].path / "data" / "identity.jsonl").read_text(encoding="utf-8")
+    assert "{{" not in rendered and "Swift-Robot" in rendered and "ACME Lab" in rendered
+    record = json.loads((runs[0].path / "swiftkit-manifest.json").read_text(encoding="utf-8"))
+    assert (record["status"], record["exit_code"]) == ("ok", 0)
+    assert str(runs[0].path / "data" / "identity.jsonl") in record["argv"]
+    assert record["datasets"][0]["write_to"] == str(runs[0].path / "data" / "identity.jsonl")
 
     answered = run_cli("infer", "--profile", str(tiny), "--prompt", "Who are you?", "--prompt", "你是谁？")
     assert answered.returncode == 0, answered.stderr[-3000:]
