@@ -1,0 +1,196 @@
+"""Checkpoint lookup rules, table-driven over trees built in tmp_path that reproduce each trap."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from conftest import run_cli
+
+from swiftkit import checkpoints
+from swiftkit.errors import SwiftkitError
+
+
+def ck(out: Path, run: str, step: int, *, weights: bytes = b"w", config: bool = True, state_step: int | None = -1,
+       merged: bool = False) -> Path:
+    path = out / run / f"checkpoint-{step}"
+    path.mkdir(parents=True)
+    if config:
+        (path / "adapter_config.json").write_text('{"r": 8}')
+    if weights is not None:
+        (path / "adapter_model.safetensors").write_bytes(weights)
+    if state_step is not None:
+        (path / "trainer_state.json").write_text(json.dumps({"global_step": step if state_step == -1 else state_step}))
+    if merged:
+        m = out / run / f"checkpoint-{step}-merged"
+        m.mkdir()
+        (m / "config.json").write_text("{}")
+        (m / "model.safetensors").write_bytes(b"m")
+    return path
+
+
+def log(out: Path, run: str, lines: list[dict]) -> None:
+    (out / run).mkdir(parents=True, exist_ok=True)
+    (out / run / "logging.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+
+
+V0, V1, V9, V10 = "v0-20261101-100000", "v1-20261101-110000", "v9-20261101-120000", "v10-20261101-080000"
+
+
+def tree_versions_numeric(out):
+    ck(out, V9, 40)
+    ck(out, V10, 8)  # v10 is newer than v9 although its name sorts first and its time is earlier
+    return f"{V10}/checkpoint-8"
+
+
+def tree_steps_numeric(out):
+    ck(out, V0, 99)
+    ck(out, V0, 100)
+    return f"{V0}/checkpoint-100"
+
+
+def tree_failed_newest_run(out):
+    ck(out, V0, 20)
+    (out / V1).mkdir()  # ms-swift creates the folder before data loads; the run then failed
+    (out / V1 / "args.json").write_text("{}")
+    return f"{V0}/checkpoint-20"
+
+
+def tree_merged_and_link(out):
+    ck(out, V0, 20, merged=True)
+    (out / V0 / "checkpoint-20-merged" / "checkpoint-99").mkdir()
+    os.symlink("checkpoint-20", out / V0 / "last-checkpoint")
+    (out / V0 / "checkpoint-final-export").mkdir()
+    return f"{V0}/checkpoint-20"
+
+
+def tree_missing_weights(out):
+    ck(out, V0, 10)
+    ck(out, V0, 20, weights=None)
+    return f"{V0}/checkpoint-10"
+
+
+def tree_empty_weights(out):
+    ck(out, V0, 10)
+    ck(out, V0, 20, weights=b"")
+    return f"{V0}/checkpoint-10"
+
+
+def tree_missing_config(out):
+    ck(out, V0, 10)
+    ck(out, V0, 20, config=False)
+    return f"{V0}/checkpoint-10"
+
+
+def tree_state_disagrees(out):
+    ck(out, V0, 10)
+    ck(out, V0, 20, state_step=15)
+    return f"{V0}/checkpoint-10"
+
+
+def tree_resumed_into_new_run(out):
+    ck(out, V0, 10)
+    ck(out, V0, 20)
+    ck(out, V1, 30)  # --resume_from_checkpoint writes a new vN; steps continue
+    return f"{V1}/checkpoint-30"
+
+
+def tree_resumed_run_failed(out):
+    ck(out, V0, 20)
+    ck(out, V1, 30, weights=b"")  # killed while saving
+    return f"{V0}/checkpoint-20"
+
+
+def tree_combination(out):
+    ck(out, V9, 40, merged=True)
+    ck(out, V10, 50, state_step=12, merged=True)
+    os.symlink("checkpoint-50", out / V10 / "last-checkpoint")
+    (out / "v11-20261101-130000").mkdir()
+    return f"{V9}/checkpoint-40"
+
+
+def tree_logged_last_is_deleted(out):
+    ck(out, V0, 20)
+    log(out, V0, [{"last_model_checkpoint": str(out / V0 / "checkpoint-30"), "best_model_checkpoint": None}])
+    return f"{V0}/checkpoint-20"
+
+
+TREES = [tree_versions_numeric, tree_steps_numeric, tree_failed_newest_run, tree_merged_and_link, tree_missing_weights,
+         tree_empty_weights, tree_missing_config, tree_state_disagrees, tree_resumed_into_new_run,
+         tree_resumed_run_failed, tree_combination, tree_logged_last_is_deleted]
+
+
+@pytest.mark.parametrize("build", TREES, ids=[t.__name__[5:] for t in TREES])
+def test_latest(tmp_path, build):
+    expected = build(tmp_path)
+    assert checkpoints.resolve(tmp_path, "latest") == tmp_path / expected
+
+
+def test_best_comes_from_evaluation(tmp_path):
+    for step in (10, 20, 30):
+        ck(tmp_path, V0, step)
+    log(tmp_path, V0, [
+        {"loss": 2.0, "global_step/max_steps": "10/30"}, {"eval_loss": 1.5, "global_step/max_steps": "10/30"},
+        {"loss": 1.0, "global_step/max_steps": "20/30"}, {"eval_loss": 0.9, "global_step/max_steps": "20/30"},
+        {"loss": 0.5, "global_step/max_steps": "30/30"}, {"eval_loss": 1.1, "global_step/max_steps": "30/30"},
+        {"last_model_checkpoint": f"output/x/{V0}/checkpoint-30", "best_model_checkpoint": f"output/x/{V0}/checkpoint-20"},
+    ])
+    assert checkpoints.resolve(tmp_path, "best") == tmp_path / V0 / "checkpoint-20"
+    rows = checkpoints.table(checkpoints.scan(tmp_path))
+    marks = {(r["step"], r["latest"], r["best"]) for r in rows}
+    assert marks == {(10, False, False), (20, False, True), (30, True, False)}
+    assert [r["eval_loss"] for r in rows] == [1.5, 0.9, 1.1]
+    assert [r["loss"] for r in rows] == [2.0, 1.0, 0.5]
+
+
+def test_best_without_logging_uses_eval_losses(tmp_path):
+    ck(tmp_path, V0, 10)
+    ck(tmp_path, V0, 20)
+    (tmp_path / V0 / "logging.jsonl").write_text(
+        json.dumps({"eval_loss": 0.7, "global_step/max_steps": "10/20"}) + "\n"
+        + json.dumps({"eval_loss": 0.8, "global_step/max_steps": "20/20"}) + "\n{truncated")
+    assert checkpoints.resolve(tmp_path, "best") == tmp_path / V0 / "checkpoint-10"
+
+
+def test_no_best_when_evaluation_never_ran(tmp_path):
+    ck(tmp_path, V0, 10)
+    log(tmp_path, V0, [{"loss": 1.0, "global_step/max_steps": "10/10"},
+                       {"last_model_checkpoint": "x/checkpoint-10", "best_model_checkpoint": None}])
+    with pytest.raises(SwiftkitError, match="no 'best' checkpoint .* evaluation never ran"):
+        checkpoints.resolve(tmp_path, "best")
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        (lambda p: None, "does not exist"),
+        (lambda p: p.write_text("x"), "is a file, not a folder"),
+        (lambda p: p.mkdir(), "no complete checkpoint in"),
+        (lambda p: (p / V0).mkdir(parents=True), "no complete checkpoint in"),
+    ],
+    ids=["missing", "file", "empty", "only-failed-runs"],
+)
+def test_bad_output_dirs_give_one_line_and_exit_1(tmp_path, setup, message):
+    out = tmp_path / "out"
+    setup(out)
+    with pytest.raises(SwiftkitError, match=message):
+        checkpoints.resolve(out, "latest")
+    result = run_cli("checkpoints", "latest", "--output-dir", str(out))
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: ") and len(result.stderr.strip().splitlines()) == 1
+    assert message in result.stderr
+
+
+def test_cli_table_and_json(tmp_path):
+    tree_combination(tmp_path)
+    listing = run_cli("checkpoints", "--output-dir", str(tmp_path))
+    assert listing.returncode == 0, listing.stderr
+    text = listing.stdout
+    assert "v11-20261101-130000" in text and "no checkpoint" in text and "latest" in text
+    rows = json.loads(run_cli("checkpoints", "--output-dir", str(tmp_path), "--json").stdout)
+    by_step = {r["step"]: r for r in rows}
+    assert by_step[40]["latest"] and by_step[40]["merged"] and by_step[40]["complete"]
+    assert not by_step[50]["complete"] and "trainer_state.json says step 12" in by_step[50]["note"]
+    assert run_cli("checkpoints", "latest", "--output-dir", str(tmp_path)).stdout.strip() == str(tmp_path / V9 / "checkpoint-40")
