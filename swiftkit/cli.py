@@ -261,6 +261,67 @@ def export_(profile_name: str, overrides: tuple[str, ...], checkpoint: str, forc
     click.echo(f"Merged model: {decision.merged_path}")
 
 
+# ---------------------------------------------------------------- checkpoints
+@cli.command(context_settings=CONTEXT)
+@click.argument("which", required=False, type=click.Choice(["latest", "best"]))
+@click.option("--profile", "-p", "profile_name", envvar="SWIFTKIT_PROFILE", metavar="NAME|PATH",
+              help="Look in this profile's output_dir. Default: $SWIFTKIT_PROFILE.")
+@click.option("--output-dir", type=click.Path(path_type=Path), help="Look in this folder instead of a profile's.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a profile field.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def checkpoints(which: Optional[str], profile_name: Optional[str], output_dir: Optional[Path],
+                overrides: tuple[str, ...], as_json: bool) -> None:
+    """List runs and checkpoints (latest and best marked), or print only the latest/best path.
+
+    \b
+    Example:
+      swiftkit checkpoints --profile cpu-demo
+      swiftkit checkpoints latest --profile cpu-demo
+      swiftkit checkpoints best --output-dir output/4090d --json
+    """
+    import json as json_
+
+    from . import checkpoints as core
+
+    if output_dir is None:
+        if not profile_name:
+            raise click.UsageError("give --profile NAME or --output-dir DIR (or set SWIFTKIT_PROFILE).")
+        output_dir = Path(_load(profile_name, overrides).profile.output_dir)
+    if which:
+        path = core.resolve(output_dir, which)
+        click.echo(json_.dumps({which: str(path)}) if as_json else str(path))
+        return
+    rows = core.table(core.scan(output_dir))
+    if not rows:
+        raise SwiftkitError(f"no runs in {output_dir}; train first with 'swiftkit train --profile P'.")
+    if as_json:
+        click.echo(json_.dumps(rows, indent=2))
+        return
+    _print_checkpoint_table(rows)
+
+
+def _print_checkpoint_table(rows: list[dict[str, Any]]) -> None:
+    from datetime import datetime
+
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    for column in ("run", "step", "time", "loss", "eval loss", "complete", "merged", ""):
+        table.add_column(column, justify="right" if column in ("step", "loss", "eval loss") else "left")
+
+    def num(value: Any) -> str:
+        return "-" if value is None else f"{value:.4g}"
+
+    for row in rows:
+        marks = " ".join(m for m in ("latest", "best") if row[m]) or row["note"]
+        when = datetime.fromtimestamp(row["time"]).strftime("%Y-%m-%d %H:%M") if row["time"] else "-"
+        table.add_row(row["run"], "-" if row["step"] is None else str(row["step"]), when, num(row["loss"]),
+                      num(row["eval_loss"]), "yes" if row["complete"] else "no", "yes" if row["merged"] else "no",
+                      marks)
+    Console(width=160).print(table)
+
+
 # ---------------------------------------------------------------- validate / identity
 @cli.command(context_settings=CONTEXT)
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
