@@ -161,7 +161,12 @@ def train(profile_name: str, overrides: tuple[str, ...], resume: bool, dry_run: 
     from . import jobs
 
     lp = _load(profile_name, overrides)
-    plan_ = jobs.plan_train(lp, _flavor(), resume=resume)
+    flavor = _flavor()
+    if not dry_run:
+        jobs.ensure_model(lp)
+        for made in jobs.ensure_replays(lp, flavor):
+            click.echo(f"Self-replay data: {made}", err=True)
+    plan_ = jobs.plan_train(lp, flavor, resume=resume)
     if dry_run:
         click.echo(plan_.command.display())
         _notes(plan_)
@@ -170,7 +175,6 @@ def train(profile_name: str, overrides: tuple[str, ...], resume: bool, dry_run: 
     jobs.refuse_on_errors(report)
     for problem in report.warnings:
         click.echo(f"warning: {problem.line()}", err=True)
-    jobs.ensure_model(lp)
     click.echo(plan_.command.display(), err=True)
     result = jobs.run_train(lp, plan_, echo=sys.stdout)
     click.echo(f"Run folder: {result.run_dir} ({result.status}; ms-swift log: {result.log})", err=True)
@@ -218,18 +222,13 @@ def infer(
         if not dry_run:
             sys.exit(runner.run(command))
         return
-    with tempfile.TemporaryDirectory(prefix="swiftkit-infer-") as tmp:
-        job = jobs.batch_infer(lp, flavor, ck, questions, Path(tmp))
-        click.echo(job.command.display(), err=not dry_run)
-        if dry_run:
-            return
-        log = Path(tmp) / "swift.log"
-        code = runner.run(job.command, log_path=log)
-        if code != 0:
-            click.echo(_tail(log), err=True)
-            sys.exit(code)
-        for question, answer in zip(questions, jobs.read_answers(job.result_file, len(questions))):
-            click.echo(f"Q: {question}\nA: {answer.strip()}\n")
+    if dry_run:
+        with tempfile.TemporaryDirectory(prefix="swiftkit-infer-") as tmp:
+            command, _ = jobs.batch_command(lp, flavor, ck, questions, Path(tmp))
+            click.echo(command.display())
+        return
+    for question, answer in zip(questions, jobs.answer_prompts(lp, flavor, ck, questions)):
+        click.echo(f"Q: {question}\nA: {answer.strip()}\n")
 
 
 @cli.command("export", context_settings=CONTEXT)
@@ -259,6 +258,62 @@ def export_(profile_name: str, overrides: tuple[str, ...], checkpoint: str, forc
     if code != 0:
         sys.exit(code)
     click.echo(f"Merged model: {decision.merged_path}")
+
+
+# ---------------------------------------------------------------- replay / eval
+@cli.command(context_settings=CONTEXT)
+@profile_options
+@click.option("--prompts", "prompts_file", type=click.Path(path_type=Path),
+              help="General prompts (.jsonl with 'prompt'). Default: the profile's replay entry, else the shipped set.")
+@click.option("--force", is_flag=True, help="Ask the model again even when answers are cached.")
+def replay(profile_name: str, overrides: tuple[str, ...], prompts_file: Optional[Path], force: bool) -> None:
+    """Save the base model's own answers to general prompts as Alpaca data (cached per model).
+
+    Mix it into training with a dataset entry `{replay: PROMPTS_FILE, ratio: 1}`; works offline.
+
+    \b
+    Example:
+      swiftkit replay --profile cpu-demo
+    """
+    from . import jobs
+
+    lp = _load(profile_name, overrides)
+    if prompts_file is None:
+        entry = next((d for d in lp.profile.data.datasets if d.replay), None)
+        prompts_file = Path(entry.replay) if entry and entry.replay else jobs.default_prompts("replay.jsonl")
+    path, made = jobs.ensure_replay(lp, _flavor(), prompts_file, force=force)
+    click.echo(f"{'Wrote' if made else 'Cached'}: {path}")
+
+
+@cli.command("eval", context_settings=CONTEXT)
+@profile_options
+@click.option("--checkpoint", default="latest", show_default=True, metavar="latest|best|PATH", help="Adapter to score.")
+@click.option("--probes", type=click.Path(path_type=Path), help="Identity probes (.jsonl with prompt/asks).")
+@click.option("--general", type=click.Path(path_type=Path), help="General prompts (.jsonl with prompt).")
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON report (it is always saved in the checkpoint).")
+def eval_(profile_name: str, overrides: tuple[str, ...], checkpoint: str, probes: Optional[Path],
+          general: Optional[Path], as_json: bool) -> None:
+    """Did it work? Identity pass rate, pollution rate and changed answers, base model vs adapter.
+
+    \b
+    Example:
+      swiftkit eval --profile cpu-demo
+      swiftkit eval --profile cpu-demo --checkpoint best --json
+    """
+    import json as json_
+
+    from . import evaluate, jobs
+
+    lp = _load(profile_name, overrides)
+    ck = jobs.checkpoint_for(lp, checkpoint)
+    report = jobs.run_eval(lp, _flavor(), ck, probes or jobs.default_prompts("identity_probes.jsonl"),
+                           general or jobs.default_prompts("general.jsonl"))
+    if as_json:
+        click.echo(json_.dumps(report.to_json(), ensure_ascii=False, indent=2))
+        return
+    click.echo(f"checkpoint: {ck}")
+    click.echo(evaluate.table(report))
+    click.echo(f"report: {ck / 'swiftkit-eval.json'}")
 
 
 # ---------------------------------------------------------------- checkpoints

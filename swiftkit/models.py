@@ -94,6 +94,11 @@ class DatasetEntry(Section):
 
     path: Optional[str] = Field(None, description="Local .json/.jsonl file (relative paths: to the profile's folder).")
     hub: Optional[str] = Field(None, description="Hub dataset id, e.g. AI-ModelScope/alpaca-gpt4-data-zh.")
+    replay: Optional[str] = Field(
+        None,
+        description="Self-replay: a prompts file (.jsonl with 'prompt'); the base model's own answers to it "
+        "(made by 'swiftkit replay', cached per model) are mixed in as general data. Works offline.",
+    )
     kind: Optional[Literal["identity", "general"]] = Field(
         None,
         description="'identity' (who the model is; linted, templated) or 'general' (mixed in to keep general "
@@ -115,8 +120,8 @@ class DatasetEntry(Section):
 
     @model_validator(mode="after")
     def _one_source(self) -> "DatasetEntry":
-        if (self.path is None) == (self.hub is None):
-            raise ValueError("give exactly one of 'path' (local file) or 'hub' (hub dataset id)")
+        if sum(x is not None for x in (self.path, self.hub, self.replay)) != 1:
+            raise ValueError("give exactly one of 'path' (local file), 'hub' (hub dataset id) or 'replay' (prompts file)")
         if self.sample is not None and self.ratio is not None:
             raise ValueError("give 'sample' (a count) or 'ratio' (relative to the identity data), not both")
         if self.ratio is not None and self.role == "identity":
@@ -125,7 +130,7 @@ class DatasetEntry(Section):
 
     @property
     def role(self) -> str:
-        return self.kind or ("general" if self.hub else "identity")
+        return self.kind or ("identity" if self.path else "general")
 
 
 class DataSection(Section):
@@ -166,6 +171,7 @@ class InferSection(Section):
     temperature: float = Field(0.0, ge=0, description="Sampling temperature; 0 is greedy.")
     max_new_tokens: int = Field(512, gt=0, description="Longest answer in tokens.")
     stream: bool = Field(True, description="Stream tokens as they are generated (interactive use).")
+    max_batch_size: int = Field(16, gt=0, description="Prompts answered together in batch inference (--prompt, eval).")
 
 
 class ExportSection(Section):

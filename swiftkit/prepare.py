@@ -138,7 +138,18 @@ def plan_data(profile: Profile, run_dir: Path) -> list[PreparedEntry]:
                 p.note += f"; ratio {entry.ratio} x {identity_count} identity records"
             planned[i] = p
             continue
-        path = _local(entry)
+        if entry.replay is not None:
+            from .replay import replay_path
+
+            path = replay_path(profile, Path(entry.replay))
+            if not path.is_file():
+                planned[i] = PreparedEntry(
+                    source=str(path), role=entry.role, argv_value=shown_path(str(path)), used=wanted,
+                    note=f"self-replay of {entry.replay}: made by 'swiftkit replay' before training",
+                )
+                continue
+        else:
+            path = _local(entry)
         total = count_records(path)
         p = PreparedEntry(source=str(path), role=entry.role, argv_value=shown_path(str(path)), records=total,
                           sha256=file_sha256(path), used=total)

@@ -130,15 +130,16 @@ def read_profile_file(path: Path) -> dict[str, Any]:
 
 
 def _absolutise_paths(data: dict[str, Any], base: Path) -> None:
-    """Local dataset paths in a file are relative to that file's folder."""
+    """Local dataset and prompt-file paths in a file are relative to that file's folder."""
     datasets = (data.get("data") or {}).get("datasets") if isinstance(data.get("data"), dict) else None
     if not isinstance(datasets, list):
         return
     for entry in datasets:
-        if isinstance(entry, dict) and isinstance(entry.get("path"), str):
-            path = Path(entry["path"]).expanduser()
-            if not path.is_absolute():
-                entry["path"] = str((base / path).resolve())
+        for key in ("path", "replay"):
+            if isinstance(entry, dict) and isinstance(entry.get(key), str):
+                path = Path(entry[key]).expanduser()
+                if not path.is_absolute():
+                    entry[key] = str((base / path).resolve())
 
 
 def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:

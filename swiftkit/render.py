@@ -162,27 +162,31 @@ def render_sft(
 def render_infer(
     profile: Profile,
     flavor: SwiftFlavor,
-    checkpoint: str,
+    checkpoint: Optional[str],
     val_dataset: Optional[str] = None,
     result_path: Optional[str] = None,
 ) -> Command:
-    """``swift infer`` on an adapter (or a merged model folder when ``checkpoint`` ends in -merged)."""
+    """``swift infer`` on an adapter, a merged model folder (``…-merged``), or the base model (None).
+
+    With ``val_dataset`` it answers that file in batches and writes ``result_path`` (non-interactive)."""
     inf = profile.infer
     b = ArgvBuilder("swift", "infer")
-    if checkpoint.rstrip("/").endswith("-merged"):
+    if checkpoint is not None and checkpoint.rstrip("/").endswith("-merged"):
         b.add("--model", shown_path(checkpoint))
         b.add("--model_type", profile.model.model_type)
         b.add("--template", profile.model.template)
     else:
         _model_flags(b, profile)
-        b.add("--adapters", shown_path(checkpoint))
+        if checkpoint is not None:
+            b.add("--adapters", shown_path(checkpoint))
     b.add("--torch_dtype", profile.train.torch_dtype)
     b.add("--system", profile.system)
     b.add("--infer_backend", flavor.infer_backend)
-    b.add("--temperature", profile.infer.temperature)
+    b.add("--temperature", inf.temperature)
     b.add("--max_new_tokens", inf.max_new_tokens)
     if val_dataset is not None:
         b.add("--stream", False)
+        b.add("--max_batch_size", inf.max_batch_size)
         b.add("--val_dataset", shown_path(val_dataset))
         b.add("--result_path", shown_path(result_path or ""))
     else:
