@@ -136,12 +136,11 @@ def plan(what: str, profile_name: str, overrides: tuple[str, ...], checkpoint: O
         train_plan = jobs.plan_train(lp, flavor)
         command = train_plan.command
         _notes(train_plan)
+    elif what == "infer":
+        command = render.render_infer(lp.profile, flavor, str(jobs.checkpoint_for(lp, checkpoint or "latest")))
     else:
-        ck = jobs.checkpoint_for(lp, checkpoint or "latest")
-        if what == "infer":
-            command = render.render_infer(lp.profile, flavor, str(ck))
-        else:
-            command = render.render_export(lp.profile, flavor, str(ck))
+        command = render.render_export(lp.profile, flavor, str(jobs.checkpoint_for(lp, checkpoint or "latest")))
+    click.echo(f"# {render.remote_code_note(lp.profile, flavor)}", err=True)
     click.echo(command.display())
 
 

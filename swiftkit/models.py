@@ -32,6 +32,11 @@ class ModelSection(Section):
     template: Optional[str] = Field(
         None, description="ms-swift --template (chat template), e.g. 'qwen2_5' or 'chatml'."
     )
+    trust_remote_code: bool = Field(
+        False,
+        description="Let the model folder run its own Python code while loading. ms-swift does by default; "
+        "swiftkit turns it off unless this is true.",
+    )
 
 
 class LoraSection(Section):

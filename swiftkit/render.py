@@ -98,10 +98,28 @@ def environment(profile: Profile) -> dict[str, str]:
     return {"CUDA_VISIBLE_DEVICES": str(profile.gpu.device) if profile.gpu else ""}
 
 
-def _model_flags(b: ArgvBuilder, profile: Profile) -> None:
+NO_REMOTE_CODE = Path(__file__).resolve().parent / "plugins" / "no_remote_code.py"
+
+
+def _model_flags(b: ArgvBuilder, profile: Profile, flavor: SwiftFlavor) -> None:
     b.add("--model", model_path(profile))
     b.add("--model_type", profile.model.model_type)
     b.add("--template", profile.model.template)
+    _remote_code(b, profile, flavor)
+
+
+def _remote_code(b: ArgvBuilder, profile: Profile, flavor: SwiftFlavor) -> None:
+    if not profile.model.trust_remote_code and flavor.plugin_flag:
+        b.add(flavor.plugin_flag, shown_path(str(NO_REMOTE_CODE)))
+
+
+def remote_code_note(profile: Profile, flavor: SwiftFlavor) -> str:
+    """What `plan` says about remote code."""
+    if profile.model.trust_remote_code:
+        return "remote code: ALLOWED (model.trust_remote_code: true) - the model folder's Python code may run"
+    if flavor.plugin_flag:
+        return "remote code: off (swiftkit's plugin makes ms-swift load with trust_remote_code=False)"
+    return f"remote code: ms-swift {flavor.version} decides (swiftkit can only turn it off on 4.x)"
 
 
 def render_sft(
@@ -115,7 +133,7 @@ def render_sft(
     ``run_dir`` is the run folder swiftkit chose (ms-swift then adds no version folder of its own)."""
     t, lora = profile.train, profile.lora
     b = ArgvBuilder("swift", "sft")
-    _model_flags(b, profile)
+    _model_flags(b, profile, flavor)
     if is_local_model(profile):
         b.add("--check_model", False)  # no hub look-up for a local folder
     b.add(flavor.tuner_flag, lora.tuner_type)
@@ -175,8 +193,9 @@ def render_infer(
         b.add("--model", shown_path(checkpoint))
         b.add("--model_type", profile.model.model_type)
         b.add("--template", profile.model.template)
+        _remote_code(b, profile, flavor)
     else:
-        _model_flags(b, profile)
+        _model_flags(b, profile, flavor)
         if checkpoint is not None:
             b.add("--adapters", shown_path(checkpoint))
     b.add("--torch_dtype", profile.train.torch_dtype)
@@ -197,7 +216,7 @@ def render_infer(
 def render_export(profile: Profile, flavor: SwiftFlavor, checkpoint: str, overwrite: bool = False) -> Command:
     """``swift export --merge_lora``: writes ``<checkpoint>-merged`` next to the checkpoint."""
     b = ArgvBuilder("swift", "export")
-    _model_flags(b, profile)
+    _model_flags(b, profile, flavor)
     b.add("--adapters", shown_path(checkpoint))
     b.add("--torch_dtype", profile.train.torch_dtype)
     b.add("--merge_lora", profile.export.merge_lora)

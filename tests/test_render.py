@@ -142,3 +142,15 @@ def test_display_is_one_pasteable_line():
     line = cmd.display()
     assert "\n" not in line
     assert shlex.split(line) == ["CUDA_VISIBLE_DEVICES=0", "swift", "sft", "--system", "it's $HOME; rm -rf /"]
+
+
+@pytest.mark.parametrize(("trust", "expected"), [(False, True), (True, False)])
+def test_remote_code_is_off_unless_the_profile_opts_in(trust, expected):
+    lp = profiles.load("4090d", [f"model.trust_remote_code={str(trust).lower()}"])
+    for argv in (render.render_sft(lp.profile, V4).argv, render.render_infer(lp.profile, V4, "ck").argv,
+                 render.render_export(lp.profile, V4, "ck").argv):
+        assert ("--external_plugins" in argv) is expected
+        if expected:
+            plugin = ROOT / argv[argv.index("--external_plugins") + 1]
+            assert plugin.is_file() and "default_trust_remote_code = False" in plugin.read_text()
+    assert ("ALLOWED" in render.remote_code_note(lp.profile, V4)) is trust
