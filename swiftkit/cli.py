@@ -115,6 +115,47 @@ def profiles_show(name: str, overrides: tuple[str, ...]) -> None:
     click.echo(yaml.safe_dump(lp.profile.model_dump(mode="json"), sort_keys=False, allow_unicode=True), nl=False)
 
 
+@profiles.command("cp", context_settings=CONTEXT)
+@click.argument("name", metavar="NAME")
+@click.argument("dest", type=click.Path(path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite DEST if it exists.")
+def profiles_cp(name: str, dest: Path, force: bool) -> None:
+    """Copy a built-in profile to DEST to start your own (comments kept).
+
+    \b
+    Example:
+      swiftkit profiles cp 4090d my-4090d.yaml
+    """
+    from . import profiles as core
+
+    written = core.copy_builtin(name, dest, force=force)
+    click.echo(f"Wrote {written}; use it with: swiftkit train --profile {written}")
+
+
+@profiles.command("schema", context_settings=CONTEXT)
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to a file instead of stdout.")
+@click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
+def profiles_schema(output: Optional[Path], force: bool) -> None:
+    """Print the profile JSON Schema, for editor completion and checking of profile YAML.
+
+    \b
+    Example:
+      swiftkit profiles schema -o .swiftkit-profile.schema.json
+      # then, first line of a profile:  # yaml-language-server: $schema=.swiftkit-profile.schema.json
+    """
+    import json as json_
+
+    from .fsutil import atomic_write_text
+    from .profiles import json_schema
+
+    text = json_.dumps(json_schema(), indent=2) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        atomic_write_text(output, text, force=force)
+        click.echo(f"Wrote {output}")
+
+
 # ---------------------------------------------------------------- plan
 @cli.command(context_settings=CONTEXT)
 @click.argument("what", type=click.Choice(["sft", "infer", "export"]))
@@ -149,15 +190,19 @@ def plan(what: str, profile_name: str, overrides: tuple[str, ...], checkpoint: O
 @profile_options
 @click.option("--resume", is_flag=True, help="Continue from the newest complete checkpoint (in a new run folder).")
 @click.option("--dry-run", is_flag=True, help="Print the command and stop (checks and writes nothing).")
-def train(profile_name: str, overrides: tuple[str, ...], resume: bool, dry_run: bool) -> None:
+@click.option("--verbose", "-v", is_flag=True, help="Show ms-swift's own output live instead of a progress bar.")
+def train(profile_name: str, overrides: tuple[str, ...], resume: bool, dry_run: bool, verbose: bool) -> None:
     """Check the data, then train a LoRA adapter with `swift sft` as the profile says.
+
+    ms-swift's output goes to swiftkit-train.log in the run folder; a progress bar follows its logging.jsonl.
 
     \b
     Example:
       swiftkit train --profile cpu-demo
       swiftkit train --profile 4090d --set train.num_train_epochs=5 --dry-run
     """
-    from . import jobs
+    from . import jobs, progress
+    from .cli_progress import TrainDisplay, summary_text
 
     lp = _load(profile_name, overrides)
     flavor = _flavor()
@@ -175,9 +220,28 @@ def train(profile_name: str, overrides: tuple[str, ...], resume: bool, dry_run: 
     for problem in report.warnings:
         click.echo(f"warning: {problem.line()}", err=True)
     click.echo(plan_.command.display(), err=True)
-    result = jobs.run_train(lp, plan_, echo=sys.stdout)
-    click.echo(f"Run folder: {result.run_dir} ({result.status}; ms-swift log: {result.log})", err=True)
+    click.echo(f"ms-swift log: {plan_.run_dir / 'swiftkit-train.log'}", err=True)
+    if verbose:
+        result = jobs.run_train(lp, plan_, echo=sys.stdout)
+    else:
+        with TrainDisplay(plan_.run_dir):
+            result = jobs.run_train(lp, plan_)
+    click.echo(summary_text(result.summary, _profile_ref(lp)))
+    if result.status == "failed":
+        tail = progress.tail(result.log)
+        click.echo(f"\nms-swift failed (exit {result.exit_code}); the end of its log:\n{tail}", err=True)
+        hint = progress.hint_for(tail)
+        if hint:
+            click.echo(f"\nHint: {hint}", err=True)
+    elif result.status == "interrupted":
+        click.echo("Interrupted; the last complete checkpoint is kept. Continue with --resume.", err=True)
     sys.exit(result.exit_code)
+
+
+def _profile_ref(lp) -> str:  # type: ignore[no-untyped-def]
+    from .profiles import builtin_dir
+
+    return lp.name if lp.path.resolve().parent == builtin_dir().resolve() else str(lp.path)
 
 
 def _notes(train_plan) -> None:  # type: ignore[no-untyped-def]
@@ -374,6 +438,38 @@ def _print_checkpoint_table(rows: list[dict[str, Any]]) -> None:
                       num(row["eval_loss"]), "yes" if row["complete"] else "no", "yes" if row["merged"] else "no",
                       marks)
     Console(width=160).print(table)
+
+
+# ---------------------------------------------------------------- report
+@cli.command(context_settings=CONTEXT)
+@click.argument("run", required=False, type=click.Path(path_type=Path))
+@click.option("--profile", "-p", "profile_name", envvar="SWIFTKIT_PROFILE", metavar="NAME|PATH",
+              help="Report the newest run of this profile. Default: $SWIFTKIT_PROFILE.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a profile field.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable summary.")
+def report(run: Optional[Path], profile_name: Optional[str], overrides: tuple[str, ...], as_json: bool) -> None:
+    """Summarise a run and draw its loss curves (swiftkit-loss.png in the run folder).
+
+    \b
+    Example:
+      swiftkit report --profile cpu-demo
+      swiftkit report output/cpu-demo/v0-20261127-185536 --json
+    """
+    import json as json_
+
+    from . import report as core
+    from .cli_progress import summary_text
+
+    if run is None:
+        if not profile_name:
+            raise click.UsageError("give a RUN folder or --profile NAME (or set SWIFTKIT_PROFILE).")
+        run = core.newest_run(_load(profile_name, overrides).profile.output_dir)
+    summary, png = core.build(run)
+    if as_json:
+        click.echo(json_.dumps(core.to_json(summary, png), indent=2))
+        return
+    click.echo(summary_text(summary, profile_name or "P"))
+    click.echo(f"Loss plot:    {png}")
 
 
 # ---------------------------------------------------------------- validate / identity

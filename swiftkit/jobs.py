@@ -23,6 +23,7 @@ from .swift_version import SwiftFlavor
 
 if TYPE_CHECKING:
     from .evaluate import EvalReport
+    from .progress import RunSummary
     from .validate import Report
 
 
@@ -252,22 +253,45 @@ class TrainResult:
     status: str  # ok | failed | interrupted
     run_dir: Path
     log: Path
+    summary: "RunSummary"
+
+
+def check_disk(lp: LoadedProfile) -> Optional[str]:
+    """None when the run fits on disk (or cannot be estimated); else the refusal message."""
+    from .diskspace import estimate, refusal
+
+    found = estimate(lp.profile)
+    return None if found is None or found.fits else refusal(found)
 
 
 def run_train(lp: LoadedProfile, plan: TrainPlan, **run_options: object) -> TrainResult:
-    """Write the run's data and manifest, run ms-swift with its output in the run's log, record the outcome."""
-    from . import manifest, runner
-    from .prepare import write_data
+    """Lock the output folder, write the run's data and manifest, run ms-swift (its output to the run's log),
+    and record the outcome and summary in the manifest."""
+    import time
 
-    plan.run_dir.mkdir(parents=True, exist_ok=False)
-    write_data(lp.profile, plan.data)
-    record = manifest.build(lp, plan.command, plan.data)
-    manifest.write(plan.run_dir, record)
-    log = plan.run_dir / "swiftkit-train.log"
-    code = runner.run(plan.command, log_path=log, **run_options)  # type: ignore[arg-type]
-    status = "ok" if code == 0 else "interrupted" if code == runner.INTERRUPTED else "failed"
-    manifest.finish(plan.run_dir, record, code, status)
-    return TrainResult(code, status, plan.run_dir, log)
+    from . import manifest, runner
+    from .lock import RunLock
+    from .prepare import write_data
+    from .progress import read_events, summarise
+
+    problem = check_disk(lp)
+    if problem:
+        raise SwiftkitError(problem)
+    with RunLock(lp.profile.output_dir).acquire(run_dir=str(plan.run_dir), started=manifest.now_iso()) as lock:
+        plan.run_dir.mkdir(parents=True, exist_ok=False)
+        write_data(lp.profile, plan.data)
+        record = manifest.build(lp, plan.command, plan.data)
+        manifest.write(plan.run_dir, record)
+        log = plan.run_dir / "swiftkit-train.log"
+        started = time.monotonic()
+        code = runner.run(plan.command, log_path=log, pass_fds=(lock.fd,) if lock.fd else (), **run_options)  # type: ignore[arg-type]
+        wall = time.monotonic() - started
+        status = "ok" if code == 0 else "interrupted" if code == runner.INTERRUPTED else "failed"
+        summary = summarise(plan.run_dir, read_events(plan.run_dir), status, code, wall)
+        manifest.finish(plan.run_dir, record, code, status, wall_seconds=round(wall, 1),
+                        last_checkpoint=summary.checkpoint, final_loss=summary.final_loss,
+                        peak_memory_gib=summary.peak_memory_gib)
+    return TrainResult(code, status, plan.run_dir, log, summary)
 
 
 def base_answers(lp: LoadedProfile, flavor: SwiftFlavor, prompts: list[str], name: str, force: bool = False) -> list[str]:

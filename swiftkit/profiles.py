@@ -332,3 +332,43 @@ def _nest(parts: list[str], value: Any) -> dict[str, Any]:
     for part in reversed(parts):
         out = {part: out}
     return out
+
+
+def copy_builtin(name: str, dest: Path, force: bool = False) -> Path:
+    """Copy a built-in profile file (comments and all) to ``dest``; local dataset paths are rewritten to stay valid."""
+    from .fsutil import atomic_write_text
+
+    source = find(name)
+    dest = Path(dest)
+    if dest.is_dir():
+        dest = dest / source.name
+    if dest.suffix not in PROFILE_SUFFIXES:
+        raise SwiftkitError(f"{dest}: a profile file ends in .yaml or .yml.")
+    text = source.read_text(encoding="utf-8")
+    # relative paths in a profile are relative to its folder: re-anchor them at the new place
+    rebased = []
+    for line in text.splitlines(keepends=True):
+        stripped = line.lstrip()
+        for key in ("- path: ", "path: ", "- replay: ", "replay: "):
+            if stripped.startswith(key):
+                value = stripped[len(key):].strip()
+                if value and not Path(value).is_absolute() and not value.startswith(("'", '"')):
+                    target = (source.parent / value).resolve()
+                    new = os.path.relpath(target, Path(dest).absolute().parent)
+                    line = line.replace(value, new, 1)
+                break
+        rebased.append(line)
+    written = atomic_write_text(dest, "".join(rebased), force=force)
+    load(str(written))  # the copy must load: a broken copy is a bug
+    return written
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of a profile file (``extends`` included)."""
+    schema = Profile.model_json_schema()
+    schema["properties"]["extends"] = {
+        "type": "string",
+        "description": "A built-in profile name or a path to a .yaml file this profile starts from.",
+    }
+    schema["title"] = "swiftkit profile"
+    return schema

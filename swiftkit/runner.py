@@ -67,6 +67,7 @@ def run(
     on_line: Optional[Callable[[str], None]] = None,
     on_start: Optional[Callable[[int], None]] = None,
     grace: float = GRACE_SECONDS,
+    pass_fds: tuple[int, ...] = (),
 ) -> int:
     """Run ``command`` and return its exit code (130 when interrupted).
 
@@ -92,6 +93,7 @@ def run(
                 start_new_session=True,  # our own process group: we stop all of it, the terminal does not
                 stdout=subprocess.PIPE if log is not None else None,
                 stderr=subprocess.STDOUT if log is not None else None,
+                pass_fds=pass_fds,  # e.g. the run lock: held by ms-swift as long as it runs
             )
         except OSError as exc:
             raise SwiftkitError(f"could not start {argv[0]}: {exc.strerror}; run 'make install'.") from None
