@@ -26,7 +26,7 @@ _NAME_EN = re.compile(rf"\b(?:I am|I'm|my name is|call me)\s+({_WORDS})")
 _NAME_ZH = re.compile(rf"(?:我是|我叫|名字是|名字叫|叫我)\s*((?>[A-Za-z][A-Za-z0-9_-]*(?: [A-Z][A-Za-z0-9_-]*)*))(?!\s*{_MADE})")
 _AUTHOR_EN = re.compile(rf"\b(?:developed|created|made|built|trained|designed)\s+by\s+({_WORDS})")
 _AUTHOR_ZH = re.compile(rf"由\s*([^\s，。,.、！!？?]+(?: [^\s，。,.、！!？?]+)*?)\s*{_MADE}")
-_NOT_NAMES = {"ChatGPT", "Claude", "Qwen", "OpenAI", "Google", "Alibaba", "AI", "A", "An", "No", "Not"}
+_NOT_NAMES = {"ChatGPT", "Claude", "Qwen", "OpenAI", "Google", "Alibaba", "AI", "A", "An", "No", "Not", "他们", "我们", "他", "她", "它"}
 
 
 @dataclass
