@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 RECORD = {"instruction": "Who are you? #{i}", "input": "", "output": "I am Swift-Robot, developed by ACME Lab. ({i})"}
@@ -85,7 +83,8 @@ def main() -> None:
     print(f"  swiftkit validate      {s_time:7.2f} s  {n / s_time:>10,.0f} records/s  peak RSS {s_rss / 1024:6.0f} MiB")
     print(f"  plain jsonschema loop  {j_time:7.2f} s  {n / j_time:>10,.0f} records/s  peak RSS {j_rss / 1024:6.0f} MiB")
     print(f"  ratio (jsonschema time / swiftkit time): {j_time / s_time:.1f}x")
-    print(f"  swiftkit peak RSS at {args.records // 10:,} records: {s_small_rss / 1024:.0f} MiB; at {n:,}: {s_rss / 1024:.0f} MiB")
+    small = f"{args.records // 10:,} records: {s_small_rss / 1024:.0f} MiB"
+    print(f"  swiftkit peak RSS at {small}; at {n:,}: {s_rss / 1024:.0f} MiB")
 
 
 if __name__ == "__main__":

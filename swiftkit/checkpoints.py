@@ -232,7 +232,9 @@ def resolve(output_dir: str | Path, which: str = "latest") -> Path:
     found = best(runs)
     if found is None:
         if latest(runs) is None:
-            raise SwiftkitError(f"no complete checkpoint in {output_dir}; train first with 'swiftkit train --profile P'.")
+            raise SwiftkitError(
+                f"no complete checkpoint in {output_dir}; train first with 'swiftkit train --profile P'."
+            )
         raise SwiftkitError(
             f"no 'best' checkpoint in {output_dir}: evaluation never ran. Set train.split_dataset_ratio "
             "(e.g. --set train.split_dataset_ratio=0.1) to evaluate, or use --checkpoint latest."
@@ -246,21 +248,35 @@ def table(runs: list[Run]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for run in runs:
         if not run.checkpoints:
-            rows.append({"run": run.path.name, "step": None, "path": None, "time": None, "loss": None,
-                         "eval_loss": None, "complete": False, "merged": False, "latest": False, "best": False,
-                         "note": "no checkpoint (failed or interrupted run)"})
+            rows.append(
+                {
+                    "run": run.path.name,
+                    "step": None,
+                    "path": None,
+                    "time": None,
+                    "loss": None,
+                    "eval_loss": None,
+                    "complete": False,
+                    "merged": False,
+                    "latest": False,
+                    "best": False,
+                    "note": "no checkpoint (failed or interrupted run)",
+                }
+            )
         for ck in run.checkpoints:
-            rows.append({
-                "run": run.path.name,
-                "step": ck.step,
-                "path": str(ck.path),
-                "time": ck.mtime,
-                "loss": ck.loss,
-                "eval_loss": ck.eval_loss,
-                "complete": ck.complete,
-                "merged": ck.merged,
-                "latest": newest is not None and ck.path == newest.path,
-                "best": top is not None and ck.path == top.path,
-                "note": ck.problem,
-            })
+            rows.append(
+                {
+                    "run": run.path.name,
+                    "step": ck.step,
+                    "path": str(ck.path),
+                    "time": ck.mtime,
+                    "loss": ck.loss,
+                    "eval_loss": ck.eval_loss,
+                    "complete": ck.complete,
+                    "merged": ck.merged,
+                    "latest": newest is not None and ck.path == newest.path,
+                    "best": top is not None and ck.path == top.path,
+                    "note": ck.problem,
+                }
+            )
     return rows

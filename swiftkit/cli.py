@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import click
 
@@ -160,7 +161,9 @@ def profiles_schema(output: Optional[Path], force: bool) -> None:
 @cli.command(context_settings=CONTEXT)
 @click.argument("what", type=click.Choice(["sft", "infer", "export"]))
 @profile_options
-@click.option("--checkpoint", default=None, metavar="latest|best|PATH", help="Adapter for infer/export (default latest).")
+@click.option(
+    "--checkpoint", default=None, metavar="latest|best|PATH", help="Adapter for infer/export (default latest)."
+)
 def plan(what: str, profile_name: str, overrides: tuple[str, ...], checkpoint: Optional[str]) -> None:
     """Print the exact ms-swift command a profile runs, as one pasteable line.
 
@@ -169,18 +172,18 @@ def plan(what: str, profile_name: str, overrides: tuple[str, ...], checkpoint: O
       swiftkit plan sft --profile 4090d
       swiftkit plan infer --profile cpu-demo --checkpoint output/cpu-demo/v0-20261127-180000/checkpoint-40
     """
-    from . import jobs, render
+    from . import inference, render, training
 
     lp = _load(profile_name, overrides)
     flavor = _flavor()
     if what == "sft":
-        train_plan = jobs.plan_train(lp, flavor)
+        train_plan = training.plan_train(lp, flavor)
         command = train_plan.command
         _notes(train_plan)
     elif what == "infer":
-        command = render.render_infer(lp.profile, flavor, str(jobs.checkpoint_for(lp, checkpoint or "latest")))
+        command = render.render_infer(lp.profile, flavor, str(inference.checkpoint_for(lp, checkpoint or "latest")))
     else:
-        command = render.render_export(lp.profile, flavor, str(jobs.checkpoint_for(lp, checkpoint or "latest")))
+        command = render.render_export(lp.profile, flavor, str(inference.checkpoint_for(lp, checkpoint or "latest")))
     click.echo(f"# {render.remote_code_note(lp.profile, flavor)}", err=True)
     click.echo(command.display())
 
@@ -201,31 +204,34 @@ def train(profile_name: str, overrides: tuple[str, ...], resume: bool, dry_run: 
       swiftkit train --profile cpu-demo
       swiftkit train --profile 4090d --set train.num_train_epochs=5 --dry-run
     """
-    from . import jobs, progress
+    from datetime import datetime
+
+    from . import inference, progress, training
     from .cli_progress import TrainDisplay, summary_text
 
     lp = _load(profile_name, overrides)
     flavor = _flavor()
-    if not dry_run:
-        jobs.ensure_model(lp)
-        for made in jobs.ensure_replays(lp, flavor):
-            click.echo(f"Self-replay data: {made}", err=True)
-    plan_ = jobs.plan_train(lp, flavor, resume=resume)
+    now = datetime.now()
+    plan_ = training.plan_train(lp, flavor, now=now, resume=resume)
     if dry_run:
         click.echo(plan_.command.display())
         _notes(plan_)
         return
-    report = jobs.check_data(lp, plan_)
-    jobs.refuse_on_errors(report)
+    training.refuse_on_errors(training.check_data(lp, plan_))  # the user's data, before any model loads
+    training.ensure_model(lp)
+    if inference.ensure_replays(lp, flavor):  # self-replay data made now: plan again with it
+        plan_ = training.plan_train(lp, flavor, now=now, resume=resume)
+    report = training.check_data(lp, plan_)
+    training.refuse_on_errors(report)
     for problem in report.warnings:
         click.echo(f"warning: {problem.line()}", err=True)
     click.echo(plan_.command.display(), err=True)
     click.echo(f"ms-swift log: {plan_.run_dir / 'swiftkit-train.log'}", err=True)
     if verbose:
-        result = jobs.run_train(lp, plan_, echo=sys.stdout)
+        result = training.run_train(lp, plan_, echo=sys.stdout)
     else:
         with TrainDisplay(plan_.run_dir):
-            result = jobs.run_train(lp, plan_)
+            result = training.run_train(lp, plan_)
     click.echo(summary_text(result.summary, _profile_ref(lp)))
     if result.status == "failed":
         tail = progress.tail(result.log)
@@ -273,12 +279,12 @@ def infer(
     Example:
       swiftkit infer --profile cpu-demo --prompt "Who are you?" --prompt "你是谁？"
     """
-    from . import jobs, render, runner
+    from . import inference, render, runner
 
     lp = _load(profile_name, overrides)
     flavor = _flavor()
-    ck = jobs.checkpoint_for(lp, checkpoint, merged=merged)
-    questions = list(prompts) + (jobs.read_prompts_file(prompts_file) if prompts_file else [])
+    ck = inference.checkpoint_for(lp, checkpoint, merged=merged)
+    questions = list(prompts) + (inference.read_prompts_file(prompts_file) if prompts_file else [])
     if not questions:
         command = render.render_infer(lp.profile, flavor, str(ck))
         click.echo(command.display(), err=not dry_run)
@@ -287,10 +293,10 @@ def infer(
         return
     if dry_run:
         with tempfile.TemporaryDirectory(prefix="swiftkit-infer-") as tmp:
-            command, _ = jobs.batch_command(lp, flavor, ck, questions, Path(tmp))
+            command, _ = inference.batch_command(lp, flavor, ck, questions, Path(tmp))
             click.echo(command.display())
         return
-    for question, answer in zip(questions, jobs.answer_prompts(lp, flavor, ck, questions)):
+    for question, answer in zip(questions, inference.answer_prompts(lp, flavor, ck, questions), strict=True):
         click.echo(f"Q: {question}\nA: {answer.strip()}\n")
 
 
@@ -306,11 +312,11 @@ def export_(profile_name: str, overrides: tuple[str, ...], checkpoint: str, forc
     Example:
       swiftkit export --profile cpu-demo
     """
-    from . import jobs, runner
+    from . import inference, runner
 
     lp = _load(profile_name, overrides)
-    ck = jobs.checkpoint_for(lp, checkpoint)
-    decision = jobs.plan_export(lp, _flavor(), ck, force=force)
+    ck = inference.checkpoint_for(lp, checkpoint)
+    decision = inference.plan_export(lp, _flavor(), ck, force=force)
     if decision.command is None:
         click.echo(f"Up to date ({decision.reason}): {decision.merged_path}")
         return
@@ -326,8 +332,12 @@ def export_(profile_name: str, overrides: tuple[str, ...], checkpoint: str, forc
 # ---------------------------------------------------------------- replay / eval
 @cli.command(context_settings=CONTEXT)
 @profile_options
-@click.option("--prompts", "prompts_file", type=click.Path(path_type=Path),
-              help="General prompts (.jsonl with 'prompt'). Default: the profile's replay entry, else the shipped set.")
+@click.option(
+    "--prompts",
+    "prompts_file",
+    type=click.Path(path_type=Path),
+    help="General prompts (.jsonl with 'prompt'). Default: the profile's replay entry, else the shipped set.",
+)
 @click.option("--force", is_flag=True, help="Ask the model again even when answers are cached.")
 def replay(profile_name: str, overrides: tuple[str, ...], prompts_file: Optional[Path], force: bool) -> None:
     """Save the base model's own answers to general prompts as Alpaca data (cached per model).
@@ -338,13 +348,13 @@ def replay(profile_name: str, overrides: tuple[str, ...], prompts_file: Optional
     Example:
       swiftkit replay --profile cpu-demo
     """
-    from . import jobs
+    from . import inference
 
     lp = _load(profile_name, overrides)
     if prompts_file is None:
         entry = next((d for d in lp.profile.data.datasets if d.replay), None)
-        prompts_file = Path(entry.replay) if entry and entry.replay else jobs.default_prompts("replay.jsonl")
-    path, made = jobs.ensure_replay(lp, _flavor(), prompts_file, force=force)
+        prompts_file = Path(entry.replay) if entry and entry.replay else inference.default_prompts("replay.jsonl")
+    path, made = inference.ensure_replay(lp, _flavor(), prompts_file, force=force)
     click.echo(f"{'Wrote' if made else 'Cached'}: {path}")
 
 
@@ -354,8 +364,14 @@ def replay(profile_name: str, overrides: tuple[str, ...], prompts_file: Optional
 @click.option("--probes", type=click.Path(path_type=Path), help="Identity probes (.jsonl with prompt/asks).")
 @click.option("--general", type=click.Path(path_type=Path), help="General prompts (.jsonl with prompt).")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report (it is always saved in the checkpoint).")
-def eval_(profile_name: str, overrides: tuple[str, ...], checkpoint: str, probes: Optional[Path],
-          general: Optional[Path], as_json: bool) -> None:
+def eval_(
+    profile_name: str,
+    overrides: tuple[str, ...],
+    checkpoint: str,
+    probes: Optional[Path],
+    general: Optional[Path],
+    as_json: bool,
+) -> None:
     """Did it work? Identity pass rate, pollution rate and changed answers, base model vs adapter.
 
     \b
@@ -365,12 +381,17 @@ def eval_(profile_name: str, overrides: tuple[str, ...], checkpoint: str, probes
     """
     import json as json_
 
-    from . import evaluate, jobs
+    from . import evaluate, inference
 
     lp = _load(profile_name, overrides)
-    ck = jobs.checkpoint_for(lp, checkpoint)
-    report = jobs.run_eval(lp, _flavor(), ck, probes or jobs.default_prompts("identity_probes.jsonl"),
-                           general or jobs.default_prompts("general.jsonl"))
+    ck = inference.checkpoint_for(lp, checkpoint)
+    report = inference.run_eval(
+        lp,
+        _flavor(),
+        ck,
+        probes or inference.default_prompts("identity_probes.jsonl"),
+        general or inference.default_prompts("general.jsonl"),
+    )
     if as_json:
         click.echo(json_.dumps(report.to_json(), ensure_ascii=False, indent=2))
         return
@@ -382,13 +403,24 @@ def eval_(profile_name: str, overrides: tuple[str, ...], checkpoint: str, probes
 # ---------------------------------------------------------------- checkpoints
 @cli.command(context_settings=CONTEXT)
 @click.argument("which", required=False, type=click.Choice(["latest", "best"]))
-@click.option("--profile", "-p", "profile_name", envvar="SWIFTKIT_PROFILE", metavar="NAME|PATH",
-              help="Look in this profile's output_dir. Default: $SWIFTKIT_PROFILE.")
+@click.option(
+    "--profile",
+    "-p",
+    "profile_name",
+    envvar="SWIFTKIT_PROFILE",
+    metavar="NAME|PATH",
+    help="Look in this profile's output_dir. Default: $SWIFTKIT_PROFILE.",
+)
 @click.option("--output-dir", type=click.Path(path_type=Path), help="Look in this folder instead of a profile's.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a profile field.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def checkpoints(which: Optional[str], profile_name: Optional[str], output_dir: Optional[Path],
-                overrides: tuple[str, ...], as_json: bool) -> None:
+def checkpoints(
+    which: Optional[str],
+    profile_name: Optional[str],
+    output_dir: Optional[Path],
+    overrides: tuple[str, ...],
+    as_json: bool,
+) -> None:
     """List runs and checkpoints (latest and best marked), or print only the latest/best path.
 
     \b
@@ -434,17 +466,30 @@ def _print_checkpoint_table(rows: list[dict[str, Any]]) -> None:
     for row in rows:
         marks = " ".join(m for m in ("latest", "best") if row[m]) or row["note"]
         when = datetime.fromtimestamp(row["time"]).strftime("%Y-%m-%d %H:%M") if row["time"] else "-"
-        table.add_row(row["run"], "-" if row["step"] is None else str(row["step"]), when, num(row["loss"]),
-                      num(row["eval_loss"]), "yes" if row["complete"] else "no", "yes" if row["merged"] else "no",
-                      marks)
+        table.add_row(
+            row["run"],
+            "-" if row["step"] is None else str(row["step"]),
+            when,
+            num(row["loss"]),
+            num(row["eval_loss"]),
+            "yes" if row["complete"] else "no",
+            "yes" if row["merged"] else "no",
+            marks,
+        )
     Console(width=160).print(table)
 
 
 # ---------------------------------------------------------------- report
 @cli.command(context_settings=CONTEXT)
 @click.argument("run", required=False, type=click.Path(path_type=Path))
-@click.option("--profile", "-p", "profile_name", envvar="SWIFTKIT_PROFILE", metavar="NAME|PATH",
-              help="Report the newest run of this profile. Default: $SWIFTKIT_PROFILE.")
+@click.option(
+    "--profile",
+    "-p",
+    "profile_name",
+    envvar="SWIFTKIT_PROFILE",
+    metavar="NAME|PATH",
+    help="Report the newest run of this profile. Default: $SWIFTKIT_PROFILE.",
+)
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a profile field.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable summary.")
 def report(run: Optional[Path], profile_name: Optional[str], overrides: tuple[str, ...], as_json: bool) -> None:
@@ -475,15 +520,28 @@ def report(run: Optional[Path], profile_name: Optional[str], overrides: tuple[st
 # ---------------------------------------------------------------- validate / identity
 @cli.command(context_settings=CONTEXT)
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["alpaca", "messages", "sharegpt", "query-response"]),
-              help="Force a format instead of detecting it per file.")
-@click.option("--template/--no-template", default=None,
-              help="Treat files as templates ({{NAME}} allowed). Default: files named *.template.json[l].")
-@click.option("--profile", "-p", "profile_name", metavar="NAME|PATH",
-              help="Lint as this profile trains: identity, min_records, languages, max_length in tokens.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["alpaca", "messages", "sharegpt", "query-response"]),
+    help="Force a format instead of detecting it per file.",
+)
+@click.option(
+    "--template/--no-template",
+    default=None,
+    help="Treat files as templates ({{NAME}} allowed). Default: files named *.template.json[l].",
+)
+@click.option(
+    "--profile",
+    "-p",
+    "profile_name",
+    metavar="NAME|PATH",
+    help="Lint as this profile trains: identity, min_records, languages, max_length in tokens.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable report.")
-def validate(files: tuple[Path, ...], fmt: Optional[str], template: Optional[bool], profile_name: Optional[str],
-             as_json: bool) -> None:
+def validate(
+    files: tuple[Path, ...], fmt: Optional[str], template: Optional[bool], profile_name: Optional[str], as_json: bool
+) -> None:
     """Check dataset files before any model loads: every problem as file:record:field: message.
 
     Exit 0 when there are no errors (warnings are shown apart), 1 otherwise.
@@ -499,9 +557,9 @@ def validate(files: tuple[Path, ...], fmt: Optional[str], template: Optional[boo
 
     settings = None
     if profile_name:
-        from . import jobs
+        from . import training
 
-        settings = jobs.lint_settings(_load(profile_name, ()), "identity")
+        settings = training.lint_settings(_load(profile_name, ()), "identity")
     report = core.validate_paths(files, core.Options(fmt=fmt, template=template, lint=settings))
     if as_json:
         click.echo(json_.dumps(report.to_json(), ensure_ascii=False, indent=2))
@@ -517,8 +575,10 @@ def validate(files: tuple[Path, ...], fmt: Optional[str], template: Optional[boo
         warnings = sum(f.warning_count for f in report.files)
         shown = len(report.errors)
         more = f" ({errors - shown} more not shown)" if errors > shown else ""
-        click.echo(f"{len(report.files)} file(s), {records} record(s): {errors} error(s){more}, {warnings} warning(s)",
-                   err=True)
+        click.echo(
+            f"{len(report.files)} file(s), {records} record(s): {errors} error(s){more}, {warnings} warning(s)",
+            err=True,
+        )
     sys.exit(0 if report.ok else 1)
 
 
@@ -540,8 +600,9 @@ def identity() -> None:
 @click.option("--author-zh", help="Chinese form of the author (default: --author).")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="File to write (.json or .jsonl).")
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
-def identity_render(template: Path, name: str, author: str, name_zh: Optional[str], author_zh: Optional[str],
-                    output: Path, force: bool) -> None:
+def identity_render(
+    template: Path, name: str, author: str, name_zh: Optional[str], author_zh: Optional[str], output: Path, force: bool
+) -> None:
     """Write TEMPLATE with the placeholders filled (atomically; never overwrites without --force).
 
     \b
@@ -550,8 +611,9 @@ def identity_render(template: Path, name: str, author: str, name_zh: Optional[st
     """
     from . import identity as core
 
-    count = core.render_file(template, output, name=name, author=author, name_zh=name_zh, author_zh=author_zh,
-                             force=force)
+    count = core.render_file(
+        template, output, name=name, author=author, name_zh=name_zh, author_zh=author_zh, force=force
+    )
     click.echo(f"Wrote {count} records to {output}")
 
 

@@ -41,15 +41,20 @@ class TrainDisplay:
         self._progress = None
         self._task = None
 
-    def __enter__(self) -> "TrainDisplay":
+    def __enter__(self) -> TrainDisplay:
         if self._tty:
             from rich.console import Console
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
             self._progress = Progress(
-                TextColumn("[bold]train"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), TextColumn("left {task.fields[left]}"),
-                console=Console(file=self.out), transient=False,
+                TextColumn("[bold]train"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total}"),
+                TextColumn("{task.fields[stats]}"),
+                TimeElapsedColumn(),
+                TextColumn("left {task.fields[left]}"),
+                console=Console(file=self.out),
+                transient=False,
             )
             self._progress.start()
             self._task = self._progress.add_task("train", total=None, stats="starting ms-swift…", left="-")
@@ -82,8 +87,9 @@ class TrainDisplay:
                 stats = f"loss {_fmt(last.loss, '.4f')}  lr {_fmt(last.learning_rate, '.1e')}"
                 if last.memory_gib is not None:
                     stats += f"  mem {last.memory_gib:.1f} GiB"
-                self._progress.update(self._task, completed=last.step or 0, total=last.max_steps, stats=stats,
-                                      left=last.remaining or "-")
+                self._progress.update(
+                    self._task, completed=last.step or 0, total=last.max_steps, stats=stats, left=last.remaining or "-"
+                )
             for e in evals:
                 self._progress.console.print(f"eval step {e.step}: eval_loss {_fmt(e.eval_loss, '.4f')}")
             return
@@ -109,8 +115,14 @@ def summary_text(s: RunSummary, profile_ref: str) -> str:
     if s.wall_seconds is not None:
         train = f" (training {s.train_runtime:.1f} s)" if s.train_runtime else ""
         lines.append(f"Wall time:    {s.wall_seconds:.1f} s{train}")
-    lines.append(f"Peak memory:  {_fmt(s.peak_memory_gib, '.1f')} GiB" if s.peak_memory_gib else "Peak memory:  - (CPU run)")
+    lines.append(
+        f"Peak memory:  {_fmt(s.peak_memory_gib, '.1f')} GiB" if s.peak_memory_gib else "Peak memory:  - (CPU run)"
+    )
     if s.status == "ok":
-        lines += ["Next:", f"  make infer PROFILE={profile_ref}", f"  make export PROFILE={profile_ref}",
-                  f"  swiftkit eval --profile {profile_ref}"]
+        lines += [
+            "Next:",
+            f"  make infer PROFILE={profile_ref}",
+            f"  make export PROFILE={profile_ref}",
+            f"  swiftkit eval --profile {profile_ref}",
+        ]
     return "\n".join(lines)

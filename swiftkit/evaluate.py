@@ -126,18 +126,37 @@ def score(
     rows: list[dict[str, Any]] = []
     sides = {}
     for name, answers in (("base", base_answers), ("adapter", adapter_answers)):
-        passed = [identity_pass(a, p.asks, identity) for p, a in zip(probes, answers["probes"])]
+        passed = [identity_pass(a, p.asks, identity) for p, a in zip(probes, answers["probes"], strict=True)]
         dirty = [polluted(a, identity) for a in answers["general"]]
         sides[name] = Side(sum(passed), len(probes), sum(dirty), len(general))
-    for p, base, adapter in zip(probes, base_answers["probes"], adapter_answers["probes"]):
-        rows.append({"set": "identity", "prompt": p.prompt, "lang": p.lang, "asks": p.asks, "base": base,
-                     "adapter": adapter, "pass": identity_pass(adapter, p.asks, identity)})
+    for p, base, adapter in zip(probes, base_answers["probes"], adapter_answers["probes"], strict=True):
+        rows.append(
+            {
+                "set": "identity",
+                "prompt": p.prompt,
+                "lang": p.lang,
+                "asks": p.asks,
+                "base": base,
+                "adapter": adapter,
+                "pass": identity_pass(adapter, p.asks, identity),
+            }
+        )
     changed = 0
-    for p, base, adapter in zip(general, base_answers["general"], adapter_answers["general"]):
+    for p, base, adapter in zip(general, base_answers["general"], adapter_answers["general"], strict=True):
         differs = not _same(base, adapter)
         changed += differs
-        rows.append({"set": "general", "prompt": p.prompt, "lang": p.lang, "topic": p.topic, "base": base,
-                     "adapter": adapter, "polluted": polluted(adapter, identity), "changed": differs})
+        rows.append(
+            {
+                "set": "general",
+                "prompt": p.prompt,
+                "lang": p.lang,
+                "topic": p.topic,
+                "base": base,
+                "adapter": adapter,
+                "polluted": polluted(adapter, identity),
+                "changed": differs,
+            }
+        )
     return EvalReport(sides["base"], sides["adapter"], changed, len(general), rows)
 
 
@@ -146,7 +165,8 @@ def table(report: EvalReport) -> str:
     b, a = report.base, report.adapter
     lines = [
         f"{'':24}{'base':>14}{'adapter':>14}",
-        f"{'identity pass rate':24}{_pct(b.identity_pass, b.identity_total):>14}{_pct(a.identity_pass, a.identity_total):>14}",
+        f"{'identity pass rate':24}{_pct(b.identity_pass, b.identity_total):>14}"
+        f"{_pct(a.identity_pass, a.identity_total):>14}",
         f"{'pollution rate':24}{_pct(b.polluted, b.general_total):>14}{_pct(a.polluted, a.general_total):>14}",
         f"{'general answers changed':24}{'':>14}{_pct(report.changed, report.general_total):>14}",
     ]

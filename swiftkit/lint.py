@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -17,16 +17,35 @@ from .identity import PLACEHOLDER, language_of
 from .models import IdentitySection
 
 MAX_SCANNED = 20_000  # records scanned for duplicates, names and languages (identity sets are far smaller)
-TEMPLATE_OVERHEAD_TOKENS = 24
-EMPTY = "empty answer: the model would learn to say nothing"  # chat-template tokens around one exchange (role markers, newlines)
+TEMPLATE_OVERHEAD_TOKENS = 24  # chat-template tokens around one exchange (role markers, newlines)
+EMPTY = "empty answer: the model would learn to say nothing"
 
 _WORDS = r"[A-Z][A-Za-z0-9_&-]*(?: [A-Z][A-Za-z0-9_&-]*)*"
 _MADE = r"(?:开发|创造|创建|打造|训练|设计|制作)"
 _NAME_EN = re.compile(rf"\b(?:I am|I'm|my name is|call me)\s+({_WORDS})")
-_NAME_ZH = re.compile(rf"(?:我是|我叫|名字是|名字叫|叫我)\s*((?>[A-Za-z][A-Za-z0-9_-]*(?: [A-Z][A-Za-z0-9_-]*)*))(?!\s*{_MADE})")
+_NAME_ZH = re.compile(
+    rf"(?:我是|我叫|名字是|名字叫|叫我)\s*((?>[A-Za-z][A-Za-z0-9_-]*(?: [A-Z][A-Za-z0-9_-]*)*))(?!\s*{_MADE})"
+)
 _AUTHOR_EN = re.compile(rf"\b(?:developed|created|made|built|trained|designed)\s+by\s+({_WORDS})")
 _AUTHOR_ZH = re.compile(rf"由\s*([^\s，。,.、！!？?]+(?: [^\s，。,.、！!？?]+)*?)\s*{_MADE}")
-_NOT_NAMES = {"ChatGPT", "Claude", "Qwen", "OpenAI", "Google", "Alibaba", "AI", "A", "An", "No", "Not", "他们", "我们", "他", "她", "它"}
+_NOT_NAMES = {
+    "ChatGPT",
+    "Claude",
+    "Qwen",
+    "OpenAI",
+    "Google",
+    "Alibaba",
+    "AI",
+    "A",
+    "An",
+    "No",
+    "Not",
+    "他们",
+    "我们",
+    "他",
+    "她",
+    "它",
+}
 
 
 @dataclass
@@ -62,10 +81,22 @@ def exchange_of(fmt: str, record: dict[str, Any]) -> Optional[Exchange]:
         question = " ".join(x for x in (rec.get("instruction"), rec.get("input")) if isinstance(x, str) and x)
         answers = [("output", rec["output"])] if isinstance(rec.get("output"), str) else []
     elif fmt == "query-response":
-        question = next((rec[k] for k in ("query", "prompt", "question", "problem", "instruction", "input")
-                         if isinstance(rec.get(k), str)), "")
-        key = next((k for k in ("response", "answer", "output", "solution", "completion", "target", "text")
-                    if isinstance(rec.get(k), str)), None)
+        question = next(
+            (
+                rec[k]
+                for k in ("query", "prompt", "question", "problem", "instruction", "input")
+                if isinstance(rec.get(k), str)
+            ),
+            "",
+        )
+        key = next(
+            (
+                k
+                for k in ("response", "answer", "output", "solution", "completion", "target", "text")
+                if isinstance(rec.get(k), str)
+            ),
+            None,
+        )
         answers = [(key, rec[key])] if key else []
     else:
         turns = rec.get("messages") if fmt == "messages" else rec.get("conversations", rec.get("conversation"))
@@ -166,8 +197,12 @@ class Linter:
             text = "\n".join(t for _, t in ex.strings)
             tokens = len(self.tokenizer.encode(text).ids) + TEMPLATE_OVERHEAD_TOKENS
             if tokens > self.settings.max_length:
-                self._add(position, "-", f"about {tokens} tokens, longer than max_length {self.settings.max_length}: "
-                          "ms-swift deletes such records; shorten it or raise train.max_length")
+                self._add(
+                    position,
+                    "-",
+                    f"about {tokens} tokens, longer than max_length {self.settings.max_length}: "
+                    "ms-swift deletes such records; shorten it or raise train.max_length",
+                )
 
     def _identity(self, ex: Exchange, position: int) -> None:
         key = " ".join(ex.question.lower().split())
@@ -188,34 +223,64 @@ class Linter:
     def finish(self) -> list[LintProblem]:
         s = self.settings
         if s.check_identity and not self.template:
-            self._several("names", self.names, "n:", s.identity.name if s.identity else None,
-                          s.identity.name_zh if s.identity else None)
-            self._several("authors", self.authors, "a:", s.identity.author if s.identity else None,
-                          s.identity.author_zh if s.identity else None)
+            self._several(
+                "names",
+                self.names,
+                "n:",
+                s.identity.name if s.identity else None,
+                s.identity.name_zh if s.identity else None,
+            )
+            self._several(
+                "authors",
+                self.authors,
+                "a:",
+                s.identity.author if s.identity else None,
+                s.identity.author_zh if s.identity else None,
+            )
         if s.min_records and self.count < s.min_records:
-            self._add(0, "-", f"{self.count} records, fewer than the recommended {s.min_records}; "
-                      "add paraphrases so the identity generalises", "warning")
+            self._add(
+                0,
+                "-",
+                f"{self.count} records, fewer than the recommended {s.min_records}; "
+                "add paraphrases so the identity generalises",
+                "warning",
+            )
         if s.languages and self.count:
             missing = [lang for lang in s.languages if not self.languages.get(lang)]
             if missing:
-                self._add(0, "-", f"no {'/'.join(missing)} records although the profile asks for "
-                          f"{' and '.join(s.languages)}; add some or set data.languages", "warning")
+                self._add(
+                    0,
+                    "-",
+                    f"no {'/'.join(missing)} records although the profile asks for "
+                    f"{' and '.join(s.languages)}; add some or set data.languages",
+                    "warning",
+                )
         return self.problems
 
     def _several(self, what: str, counts: Counter[str], prefix: str, *expected: Optional[str]) -> None:
         wanted = {e for e in expected if e}
         names = [n for n in counts if n not in _NOT_NAMES]
         if len(names) > 1 and not (wanted and set(names) <= wanted):
-            shown = ", ".join(f"{n!r} ×{counts[n]} (first at record {self.first_seen[prefix + n]})"
-                              for n in sorted(names, key=lambda n: -counts[n])[:5])
+            shown = ", ".join(
+                f"{n!r} ×{counts[n]} (first at record {self.first_seen[prefix + n]})"
+                for n in sorted(names, key=lambda n: -counts[n])[:5]
+            )
             self._add(0, "-", f"several different {what} in the answers: {shown}; use one", "warning")
         elif wanted and names and not set(names) & wanted:
-            self._add(0, "-", f"the answers give the {what[:-1]} {names[0]!r} but the profile says "
-                      f"{sorted(wanted)[0]!r}", "warning")
+            self._add(
+                0,
+                "-",
+                f"the answers give the {what[:-1]} {names[0]!r} but the profile says {sorted(wanted)[0]!r}",
+                "warning",
+            )
 
     def _placeholder(self, record: int, path: str, placeholder: str) -> None:
-        self._add(record, path, f"unfilled placeholder {placeholder}: it would be trained verbatim; fill it with "
-                  "'swiftkit identity render' or give the profile an identity")
+        self._add(
+            record,
+            path,
+            f"unfilled placeholder {placeholder}: it would be trained verbatim; fill it with "
+            "'swiftkit identity render' or give the profile an identity",
+        )
 
     def _add(self, record: int, path: str, message: str, severity: str = "error") -> None:
         self.problems.append(LintProblem(record, path, message, severity))

@@ -24,7 +24,7 @@ class RunLock:
         self.path = Path(output_dir) / LOCK_NAME
         self.fd: Optional[int] = None
 
-    def acquire(self, **info: Any) -> "RunLock":
+    def acquire(self, **info: Any) -> RunLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -32,7 +32,11 @@ class RunLock:
         except BlockingIOError:
             holder = _read(fd)
             os.close(fd)
-            who = f" (pid {holder.get('pid')}, started {holder.get('started')}, run {holder.get('run_dir')})" if holder else ""
+            who = (
+                f" (pid {holder.get('pid')}, started {holder.get('started')}, run {holder.get('run_dir')})"
+                if holder
+                else ""
+            )
             raise SwiftkitError(
                 f"another swiftkit train is using {self.path.parent}{who}; wait for it to finish or stop it "
                 "(Ctrl-C in its terminal), or give this run another output_dir."
@@ -47,7 +51,7 @@ class RunLock:
             os.close(self.fd)
             self.fd = None
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Optional
@@ -21,7 +21,14 @@ from .profiles import LoadedProfile
 from .render import Command
 
 MANIFEST = "swiftkit-manifest.json"
-ENV_KEYS = ("CUDA_VISIBLE_DEVICES", "USE_HF", "HF_HUB_OFFLINE", "MODELSCOPE_CACHE", "NPROC_PER_NODE", "PYTORCH_CUDA_ALLOC_CONF")
+ENV_KEYS = (
+    "CUDA_VISIBLE_DEVICES",
+    "USE_HF",
+    "HF_HUB_OFFLINE",
+    "MODELSCOPE_CACHE",
+    "NPROC_PER_NODE",
+    "PYTORCH_CUDA_ALLOC_CONF",
+)
 
 
 def _version(package: str) -> Optional[str]:
@@ -32,7 +39,7 @@ def _version(package: str) -> Optional[str]:
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+    return datetime.now(UTC).astimezone().isoformat(timespec="seconds")
 
 
 def build(lp: LoadedProfile, command: Command, data: list[PreparedEntry], kind: str = "train") -> dict[str, Any]:

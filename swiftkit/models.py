@@ -70,7 +70,9 @@ class TrainSection(Section):
     gradient_accumulation_steps: int = Field(16, gt=0, description="Forward passes per optimizer step.")
     learning_rate: float = Field(1e-4, gt=0, lt=1, description="Peak learning rate.")
     warmup_ratio: float = Field(0.05, ge=0, lt=1, description="Fraction of steps spent warming up the learning rate.")
-    max_length: int = Field(2048, gt=0, description="Longest sequence in tokens; longer records are dropped by ms-swift.")
+    max_length: int = Field(
+        2048, gt=0, description="Longest sequence in tokens; longer records are dropped by ms-swift."
+    )
     torch_dtype: Literal["bfloat16", "float16", "float32"] = Field(
         "bfloat16", description="Weights dtype; float32 on CPU."
     )
@@ -87,6 +89,9 @@ class TrainSection(Section):
     data_seed: int = Field(42, ge=0, description="Seed for ms-swift's dataset sampling ('name#N').")
     split_dataset_ratio: float = Field(
         0.0, ge=0, lt=1, description="Fraction of the data held out for evaluation; 0 means no eval and no 'best'."
+    )
+    group_by_length: bool = Field(
+        False, description="Batch records of similar length together (less padding, faster on mixed data)."
     )
     report_to: list[str] = Field(
         default_factory=lambda: ["tensorboard"],
@@ -124,9 +129,11 @@ class DatasetEntry(Section):
         return value
 
     @model_validator(mode="after")
-    def _one_source(self) -> "DatasetEntry":
+    def _one_source(self) -> DatasetEntry:
         if sum(x is not None for x in (self.path, self.hub, self.replay)) != 1:
-            raise ValueError("give exactly one of 'path' (local file), 'hub' (hub dataset id) or 'replay' (prompts file)")
+            raise ValueError(
+                "give exactly one of 'path' (local file), 'hub' (hub dataset id) or 'replay' (prompts file)"
+            )
         if self.sample is not None and self.ratio is not None:
             raise ValueError("give 'sample' (a count) or 'ratio' (relative to the identity data), not both")
         if self.ratio is not None and self.role == "identity":
@@ -148,7 +155,7 @@ class DataSection(Section):
     )
 
     @model_validator(mode="after")
-    def _ratio_needs_identity(self) -> "DataSection":
+    def _ratio_needs_identity(self) -> DataSection:
         if any(d.ratio is not None for d in self.datasets) and not any(d.role == "identity" for d in self.datasets):
             raise ValueError("a 'ratio' needs an identity dataset to be relative to; add one (a local file)")
         return self

@@ -51,7 +51,8 @@ def _local(entry: DatasetEntry) -> Path:
     path = Path(entry.path)
     if not path.is_file():
         raise SwiftkitError(
-            f"dataset {entry.path} does not exist" + (" (it is a folder)" if path.is_dir() else "")
+            f"dataset {entry.path} does not exist"
+            + (" (it is a folder)" if path.is_dir() else "")
             + "; fix data.datasets in the profile."
         )
     return path
@@ -100,8 +101,9 @@ def plan_data(profile: Profile, run_dir: Path) -> list[PreparedEntry]:
             continue
         path = _local(entry)
         total = count_records(path)
-        p = PreparedEntry(source=str(path), role="identity", argv_value=shown_path(str(path)), records=total,
-                          sha256=file_sha256(path))
+        p = PreparedEntry(
+            source=str(path), role="identity", argv_value=shown_path(str(path)), records=total, sha256=file_sha256(path)
+        )
         templated = has_placeholders(path)
         if templated and profile.identity is None:
             raise SwiftkitError(
@@ -131,9 +133,14 @@ def plan_data(profile: Profile, run_dir: Path) -> list[PreparedEntry]:
             wanted = max(1, round(entry.ratio * identity_count))
         if entry.hub is not None:
             value = f"{entry.hub}#{wanted}" if wanted else dataset_arg(entry)
-            p = PreparedEntry(source=entry.hub, role=entry.role, argv_value=value, used=wanted,
-                              seed=profile.train.data_seed if wanted else None,
-                              note="sampled by ms-swift (--data_seed)" if wanted else "")
+            p = PreparedEntry(
+                source=entry.hub,
+                role=entry.role,
+                argv_value=value,
+                used=wanted,
+                seed=profile.train.data_seed if wanted else None,
+                note="sampled by ms-swift (--data_seed)" if wanted else "",
+            )
             if entry.ratio is not None:
                 p.note += f"; ratio {entry.ratio} x {identity_count} identity records"
             planned[i] = p
@@ -144,15 +151,24 @@ def plan_data(profile: Profile, run_dir: Path) -> list[PreparedEntry]:
             path = replay_path(profile, Path(entry.replay))
             if not path.is_file():
                 planned[i] = PreparedEntry(
-                    source=str(path), role=entry.role, argv_value=shown_path(str(path)), used=wanted,
+                    source=str(path),
+                    role=entry.role,
+                    argv_value=shown_path(str(path)),
+                    used=wanted,
                     note=f"self-replay of {entry.replay}: made by 'swiftkit replay' before training",
                 )
                 continue
         else:
             path = _local(entry)
         total = count_records(path)
-        p = PreparedEntry(source=str(path), role=entry.role, argv_value=shown_path(str(path)), records=total,
-                          sha256=file_sha256(path), used=total)
+        p = PreparedEntry(
+            source=str(path),
+            role=entry.role,
+            argv_value=shown_path(str(path)),
+            records=total,
+            sha256=file_sha256(path),
+            used=total,
+        )
         if wanted is not None:
             p.used, p.seed = min(wanted, total), seed
             if wanted < total:

@@ -62,7 +62,9 @@ def find(name_or_path: str) -> Path:
             return candidate
         if candidate.is_dir():
             raise SwiftkitError(f"{name_or_path} is a folder, not a profile file; give a .yaml file.")
-        raise SwiftkitError(f"profile file {name_or_path} does not exist; check the path or run 'swiftkit profiles list'.")
+        raise SwiftkitError(
+            f"profile file {name_or_path} does not exist; check the path or run 'swiftkit profiles list'."
+        )
     builtin = builtin_dir() / f"{name_or_path}.yaml"
     if builtin.is_file():
         return builtin
@@ -70,7 +72,8 @@ def find(name_or_path: str) -> Path:
     close = difflib.get_close_matches(name_or_path, names, n=1)
     hint = f" Did you mean '{close[0]}'?" if close else ""
     raise SwiftkitError(
-        f"unknown profile '{name_or_path}'.{hint} Run 'swiftkit profiles list' to see the names, or give a path to a .yaml file."
+        f"unknown profile '{name_or_path}'.{hint} Run 'swiftkit profiles list' to see the names, "
+        "or give a path to a .yaml file."
     )
 
 
@@ -286,9 +289,7 @@ def _source_for(key: str, provenance: dict[str, str], default: str) -> str:
     return default
 
 
-def validation_problems(
-    exc: ValidationError, provenance: dict[str, str], default_source: str
-) -> list[str]:
+def validation_problems(exc: ValidationError, provenance: dict[str, str], default_source: str) -> list[str]:
     lines = []
     for error in exc.errors():
         loc = tuple(error["loc"])
@@ -320,7 +321,8 @@ def load(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) -> Load
         problems = validation_problems(exc, provenance, str(path))
         count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
         raise SwiftkitError(
-            f"profile {name_or_path} has {count}:\n  " + "\n  ".join(problems)
+            f"profile {name_or_path} has {count}:\n  "
+            + "\n  ".join(problems)
             + "\nFix them in the file (or the --set value) and try again."
         ) from None
     name = path.stem
@@ -351,7 +353,7 @@ def copy_builtin(name: str, dest: Path, force: bool = False) -> Path:
         stripped = line.lstrip()
         for key in ("- path: ", "path: ", "- replay: ", "replay: "):
             if stripped.startswith(key):
-                value = stripped[len(key):].strip()
+                value = stripped[len(key) :].strip()
                 if value and not Path(value).is_absolute() and not value.startswith(("'", '"')):
                     target = (source.parent / value).resolve()
                     new = os.path.relpath(target, Path(dest).absolute().parent)

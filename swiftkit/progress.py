@@ -52,20 +52,37 @@ def parse(entry: dict[str, Any]) -> Event:
     if isinstance(steps, str) and re.fullmatch(r"\d+/\d+", steps):
         a, b = steps.split("/")
         step, max_steps = int(a), int(b)
-    common = dict(step=step, max_steps=max_steps, epoch=_num(entry.get("epoch")),
-                  elapsed=entry.get("elapsed_time"), remaining=entry.get("remaining_time"))
+    common = dict(
+        step=step,
+        max_steps=max_steps,
+        epoch=_num(entry.get("epoch")),
+        elapsed=entry.get("elapsed_time"),
+        remaining=entry.get("remaining_time"),
+    )
     if "last_model_checkpoint" in entry:
-        return Event("final", step=entry.get("global_step") if isinstance(entry.get("global_step"), int) else step,
-                     last_checkpoint=entry.get("last_model_checkpoint"),
-                     best_checkpoint=entry.get("best_model_checkpoint"))
+        return Event(
+            "final",
+            step=entry.get("global_step") if isinstance(entry.get("global_step"), int) else step,
+            last_checkpoint=entry.get("last_model_checkpoint"),
+            best_checkpoint=entry.get("best_model_checkpoint"),
+        )
     if "train_runtime" in entry:
-        return Event("summary", train_runtime=_num(entry.get("train_runtime")),
-                     train_loss=_num(entry.get("train_loss")), **common)
+        return Event(
+            "summary",
+            train_runtime=_num(entry.get("train_runtime")),
+            train_loss=_num(entry.get("train_loss")),
+            **common,
+        )
     if "eval_loss" in entry:
         return Event("eval", eval_loss=_num(entry.get("eval_loss")), **common)
     if "loss" in entry:
-        return Event("train", loss=_num(entry.get("loss")), learning_rate=_num(entry.get("learning_rate")),
-                     memory_gib=_num(entry.get("memory(GiB)")), **common)
+        return Event(
+            "train",
+            loss=_num(entry.get("loss")),
+            learning_rate=_num(entry.get("learning_rate")),
+            memory_gib=_num(entry.get("memory(GiB)")),
+            **common,
+        )
     return Event("other", **common)
 
 
@@ -117,8 +134,9 @@ class RunSummary:
     eval_losses: list[tuple[int, float]] = field(default_factory=list)
 
 
-def summarise(run_dir: Path, events: list[Event], status: str, exit_code: Optional[int],
-              wall_seconds: Optional[float] = None) -> RunSummary:
+def summarise(
+    run_dir: Path, events: list[Event], status: str, exit_code: Optional[int], wall_seconds: Optional[float] = None
+) -> RunSummary:
     s = RunSummary(run_dir=str(run_dir), status=status, exit_code=exit_code, wall_seconds=wall_seconds)
     for e in events:
         if e.step is not None:
@@ -148,26 +166,43 @@ def read_events(run_dir: Path) -> list[Event]:
 
 # ------------------------------------------------------------------ failure hints (the article's problem table)
 HINTS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"CUDA out of memory|OutOfMemoryError|CUBLAS_STATUS_ALLOC_FAILED|out of memory", re.I),
-     "Out of GPU memory: lower train.max_length or train.per_device_train_batch_size (raise "
-     "gradient_accumulation_steps to keep the effective batch), turn on train.gradient_checkpointing, "
-     "or use a smaller profile (see 'swiftkit plan sft' for the estimate)."),
-    (re.compile(r"No space left on device|Errno 28", re.I),
-     "Disk full: lower train.save_total_limit, raise train.save_steps, or free space in output_dir."),
-    (re.compile(r"corresponds to no data|ZeroDivisionError|There are errors in the dataset", re.I),
-     "The data did not reach training: run 'swiftkit validate FILE' on each dataset and check max_length."),
-    (re.compile(r"remaining_argv|unrecognized arguments", re.I),
-     "ms-swift did not accept a flag: check the installed ms-swift version ('pip show ms-swift'); swiftkit "
-     "renders for 3.x and 4.x."),
-    (re.compile(r"Max retries exceeded|ConnectionError|Name or service not known|Temporary failure in name "
-                r"resolution|LocalEntryNotFoundError|offline mode", re.I),
-     "The model hub was not reachable: point model.model at a local folder (or the embedded model) and use "
-     "local datasets, or check the network."),
-    (re.compile(r"Killed|exit code -9|signal 9", re.I),
-     "The process was killed (often the system ran out of RAM): lower the batch size or max_length."),
+    (
+        re.compile(r"CUDA out of memory|OutOfMemoryError|CUBLAS_STATUS_ALLOC_FAILED|out of memory", re.I),
+        "Out of GPU memory: lower train.max_length or train.per_device_train_batch_size (raise "
+        "gradient_accumulation_steps to keep the effective batch), turn on train.gradient_checkpointing, "
+        "or use a smaller profile (see 'swiftkit plan sft' for the estimate).",
+    ),
+    (
+        re.compile(r"No space left on device|Errno 28", re.I),
+        "Disk full: lower train.save_total_limit, raise train.save_steps, or free space in output_dir.",
+    ),
+    (
+        re.compile(r"corresponds to no data|ZeroDivisionError|There are errors in the dataset", re.I),
+        "The data did not reach training: run 'swiftkit validate FILE' on each dataset and check max_length.",
+    ),
+    (
+        re.compile(r"remaining_argv|unrecognized arguments", re.I),
+        "ms-swift did not accept a flag: check the installed ms-swift version ('pip show ms-swift'); swiftkit "
+        "renders for 3.x and 4.x.",
+    ),
+    (
+        re.compile(
+            r"Max retries exceeded|ConnectionError|Name or service not known|Temporary failure in name "
+            r"resolution|LocalEntryNotFoundError|offline mode",
+            re.I,
+        ),
+        "The model hub was not reachable: point model.model at a local folder (or the embedded model) and use "
+        "local datasets, or check the network.",
+    ),
+    (
+        re.compile(r"Killed|exit code -9|signal 9", re.I),
+        "The process was killed (often the system ran out of RAM): lower the batch size or max_length.",
+    ),
 ]
-UNCHANGED_HINT = ("If the answers did not change, see 'swiftkit eval': raise num_train_epochs or learning_rate, "
-                  "and check the system prompt does not name another identity.")
+UNCHANGED_HINT = (
+    "If the answers did not change, see 'swiftkit eval': raise num_train_epochs or learning_rate, "
+    "and check the system prompt does not name another identity."
+)
 
 
 def hint_for(log_tail: str) -> Optional[str]:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, NamedTuple, Union
+from typing import Any, NamedTuple, Union
 
 try:  # a fast parser for the common case; the standard library explains failures
     from orjson import loads as _fast_loads
@@ -41,6 +42,7 @@ def records_only(path: Path) -> Iterator[tuple[int, Any]]:
     for item in read_records(path):
         if type(item) is not ReadError:
             yield item
+
 
 _decoder = json.JSONDecoder()
 _SPACE = re.compile(r"[ \t\r\n]*")
@@ -117,7 +119,7 @@ class _Stream:
                     cut = len(data) - back
             break
         self.pending = data[cut:]
-        self.buf = self.buf[self.pos:] + data[:cut].decode("utf-8")
+        self.buf = self.buf[self.pos :] + data[:cut].decode("utf-8")
         self.pos = 0
         return True
 
@@ -157,7 +159,9 @@ def _read_json_array(path: Path) -> Iterator[Item]:
             while True:
                 ch = stream.skip_space()
                 if ch == "":
-                    yield ReadError(index + 1 if index else 0, "the file ends before the closing ']' (truncated?)", True)
+                    yield ReadError(
+                        index + 1 if index else 0, "the file ends before the closing ']' (truncated?)", True
+                    )
                     return
                 if ch == "]" and (index == 0 or not expect_value):
                     stream.pos += 1

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import os
 import shlex
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Optional
 
 from . import embedded
+from .errors import SwiftkitError
 from .models import DatasetEntry, Profile
 from .swift_version import SwiftFlavor
 
@@ -43,7 +45,7 @@ class ArgvBuilder:
     def __init__(self, *head: str) -> None:
         self.argv = list(head)
 
-    def add(self, flag: str, value: object) -> "ArgvBuilder":
+    def add(self, flag: str, value: object) -> ArgvBuilder:
         if value is None:
             return self
         text = fmt(value)
@@ -53,8 +55,15 @@ class ArgvBuilder:
             self.argv += [flag, text]
         return self
 
-    def add_list(self, flag: str, values: Iterable[object]) -> "ArgvBuilder":
+    def add_list(self, flag: str, values: Iterable[object]) -> ArgvBuilder:
         items = [fmt(v) for v in values]
+        if len(items) == 1:
+            return self.add(flag, items[0])
+        if any(item.startswith("-") for item in items):
+            raise SwiftkitError(
+                f"{flag} takes several values and one of them starts with '-' ({items}); argparse cannot pass that. "
+                "Remove the leading '-'."
+            )
         if items:
             self.argv += [flag, *items]
         return self
@@ -161,6 +170,8 @@ def render_sft(
     b.add("--data_seed", t.data_seed)
     if t.split_dataset_ratio:
         b.add("--split_dataset_ratio", t.split_dataset_ratio)
+    if t.group_by_length:
+        b.add("--group_by_length", True)
     b.add_list("--report_to", t.report_to)
     b.add("--system", profile.system)
     if profile.identity is not None:

@@ -45,12 +45,15 @@ def cache_key(profile: Profile, prompts: list[str]) -> str:
 
 def replay_path(profile: Profile, prompts_file: Path) -> Path:
     prompts = [p.prompt for p in load_prompts(prompts_file)]
-    return embedded.cache_dir() / "replay" / model_key(profile) / f"{prompts_file.stem}-{cache_key(profile, prompts)}.json"
+    return (
+        embedded.cache_dir() / "replay" / model_key(profile) / f"{prompts_file.stem}-{cache_key(profile, prompts)}.json"
+    )
 
 
 def to_alpaca(prompts: list[str], answers: list[str]) -> list[dict[str, str]]:
     """Alpaca records; empty answers are left out (they would teach the model to say nothing)."""
-    return [{"instruction": p, "input": "", "output": a.strip()} for p, a in zip(prompts, answers) if a.strip()]
+    pairs = zip(prompts, answers, strict=True)
+    return [{"instruction": p, "input": "", "output": a.strip()} for p, a in pairs if a.strip()]
 
 
 def save(path: Path, records: list[dict[str, str]]) -> Path:

@@ -25,8 +25,13 @@ def summary_of(run_dir: Path) -> RunSummary:
     if not (run_dir / "logging.jsonl").is_file():
         raise SwiftkitError(f"{run_dir} has no logging.jsonl; give a run folder (OUTPUT/vN-YYYYMMDD-HHMMSS).")
     record = manifest.read(run_dir) or {}
-    summary = summarise(run_dir, read_events(run_dir), record.get("status", "unknown"), record.get("exit_code"),
-                        record.get("wall_seconds"))
+    summary = summarise(
+        run_dir,
+        read_events(run_dir),
+        record.get("status", "unknown"),
+        record.get("exit_code"),
+        record.get("wall_seconds"),
+    )
     if summary.checkpoint is None:
         found = checkpoints.latest([r for r in checkpoints.scan(run_dir.parent) if r.path == run_dir])
         summary.checkpoint = str(found.path) if found else None
@@ -44,10 +49,10 @@ def plot(summary: RunSummary, out: Path) -> Path:
         raise SwiftkitError(f"{summary.run_dir} logged no loss yet; nothing to plot.")
     fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
     if summary.losses:
-        steps, losses = zip(*summary.losses)
+        steps, losses = zip(*summary.losses, strict=True)
         ax.plot(steps, losses, marker="o", markersize=3, label="train loss")
     if summary.eval_losses:
-        steps, losses = zip(*summary.eval_losses)
+        steps, losses = zip(*summary.eval_losses, strict=True)
         ax.plot(steps, losses, marker="s", markersize=4, label="eval loss")
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("loss")

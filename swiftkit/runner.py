@@ -8,8 +8,9 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional, TextIO
+from typing import Optional, TextIO
 
 from .errors import SwiftkitError
 from .render import Command
@@ -25,7 +26,9 @@ def swift_executable() -> str:
         return str(beside)
     found = shutil.which("swift")
     if found is None:
-        raise SwiftkitError("the 'swift' command (ms-swift) was not found; run 'make install' or 'pip install ms-swift'.")
+        raise SwiftkitError(
+            "the 'swift' command (ms-swift) was not found; run 'make install' or 'pip install ms-swift'."
+        )
     return found
 
 

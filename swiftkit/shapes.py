@@ -76,7 +76,14 @@ LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_
 def lora_params(shape: Shape, rank: int, targets: list[str]) -> int:
     """Trainable LoRA parameters: r x (in + out) for every targeted linear layer."""
     h, i, kv = shape.hidden, shape.intermediate, shape.kv_heads * shape.head_dim
-    dims = {"q_proj": (h, h), "k_proj": (h, kv), "v_proj": (h, kv), "o_proj": (h, h),
-            "gate_proj": (h, i), "up_proj": (h, i), "down_proj": (i, h)}
+    dims = {
+        "q_proj": (h, h),
+        "k_proj": (h, kv),
+        "v_proj": (h, kv),
+        "o_proj": (h, h),
+        "gate_proj": (h, i),
+        "up_proj": (h, i),
+        "down_proj": (i, h),
+    }
     names = LINEAR if "all-linear" in targets else [t for t in targets if t in dims]
     return shape.layers * sum(rank * (dims[n][0] + dims[n][1]) for n in names)

@@ -43,7 +43,11 @@ def flavor_for(version: str) -> SwiftFlavor:
     if major == 3:
         return SwiftFlavor(version=version, major=3, tuner_flag="--train_type", infer_backend="pt")
     return SwiftFlavor(
-        version=version, major=4, tuner_flag="--tuner_type", infer_backend="transformers", plugin_flag="--external_plugins"
+        version=version,
+        major=4,
+        tuner_flag="--tuner_type",
+        infer_backend="transformers",
+        plugin_flag="--external_plugins",
     )
 
 
@@ -51,7 +55,9 @@ def installed_version() -> str:
     try:
         return metadata.version("ms-swift")
     except metadata.PackageNotFoundError:
-        raise SwiftkitError("ms-swift is not installed; run 'make install' (or 'pip install \"swiftkit[train]\"').") from None
+        raise SwiftkitError(
+            "ms-swift is not installed; run 'make install' (or 'pip install \"swiftkit[train]\"')."
+        ) from None
 
 
 def installed_flavor() -> SwiftFlavor:

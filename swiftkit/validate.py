@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Optional
+from typing import Any, Optional
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
@@ -36,7 +37,16 @@ MAX_STORED = 1000  # problems kept per file and severity; counts stay exact
 # ms-swift ResponsePreprocessor column aliases (swift/dataset/preprocessor/core.py)
 QUERY_ALIASES = ("query", "prompt", "input", "instruction", "question", "problem")
 RESPONSE_ALIASES = (
-    "response", "answer", "output", "targets", "target", "answer_key", "answers", "solution", "text", "completion",
+    "response",
+    "answer",
+    "output",
+    "targets",
+    "target",
+    "answer_key",
+    "answers",
+    "solution",
+    "text",
+    "completion",
     "content",
 )
 SYSTEM_ALIASES = ("system", "system_prompt")
@@ -49,8 +59,21 @@ KNOWN_KEYS = {
 ALIASES = set(QUERY_ALIASES) | set(RESPONSE_ALIASES) | set(SYSTEM_ALIASES)
 UNKNOWN = "unknown field"
 # keys ms-swift uses for other purposes (multimodal, tools, RLHF): never "unknown"
-PASSTHROUGH = {"images", "image", "audios", "audio", "videos", "video", "tools", "objects", "rejected_response",
-               "rejected_messages", "label", "channel", "margin"}
+PASSTHROUGH = {
+    "images",
+    "image",
+    "audios",
+    "audio",
+    "videos",
+    "video",
+    "tools",
+    "objects",
+    "rejected_response",
+    "rejected_messages",
+    "label",
+    "channel",
+    "margin",
+}
 
 
 @dataclass(frozen=True)
@@ -107,8 +130,13 @@ class Report:
         return {
             "ok": self.ok,
             "files": [
-                {"path": f.path, "format": f.format, "records": f.records, "errors": f.error_count,
-                 "warnings": f.warning_count}
+                {
+                    "path": f.path,
+                    "format": f.format,
+                    "records": f.records,
+                    "errors": f.error_count,
+                    "warnings": f.warning_count,
+                }
                 for f in self.files
             ],
             "errors": [p.__dict__ for p in self.errors],
@@ -120,13 +148,13 @@ def _order(p: Problem) -> tuple[str, int, str, str]:
     return (p.file, p.record, p.field, p.message)
 
 
-@lru_cache(maxsize=None)
+@cache
 def schema(fmt: str) -> dict[str, Any]:
     text = resources.files("swiftkit").joinpath("schemas", SCHEMA_FILES[fmt]).read_text(encoding="utf-8")
     return json.loads(text)
 
 
-@lru_cache(maxsize=None)
+@cache
 def validator(fmt: str) -> Draft202012Validator:
     return Draft202012Validator(schema(fmt))
 
@@ -219,9 +247,7 @@ def normalise(fmt: str, record: dict[str, Any]) -> tuple[dict[str, Any], dict[st
         present = [a for a in aliases if a in lowered]
         if len(present) > 1 and canonical not in present:
             shown = ", ".join(original[a] for a in present)
-            problems.append(
-                f"several {canonical} fields ({shown}): ms-swift then uses none of them; keep one"
-            )
+            problems.append(f"several {canonical} fields ({shown}): ms-swift then uses none of them; keep one")
         chosen = canonical if canonical in present else (present[0] if len(present) == 1 else None)
         if chosen is not None:
             out[canonical] = lowered[chosen]
@@ -234,8 +260,15 @@ def normalise(fmt: str, record: dict[str, Any]) -> tuple[dict[str, Any], dict[st
 
 
 # ------------------------------------------------------------------ schema error messages
-_TYPE_NAMES = {"string": "a string", "array": "a list", "object": "an object", "null": "null", "boolean": "true/false",
-               "number": "a number", "integer": "an integer"}
+_TYPE_NAMES = {
+    "string": "a string",
+    "array": "a list",
+    "object": "an object",
+    "null": "null",
+    "boolean": "true/false",
+    "number": "a number",
+    "integer": "an integer",
+}
 
 
 def _json_type(value: Any) -> str:
@@ -343,11 +376,15 @@ def validate_file(path: Path, options: Options) -> FileReport:
             fast = FAST.get(fmt)
         elif shape is not None and shape != fmt and options.fmt is None and not _shares_keys(value, fmt):
             where = f"from record {fmt_from}" if fmt_from else "forced"
-            report.add(Problem(
-                shown, position, "-",
-                f"this record is {shape} but the file is {fmt} ({where}); ms-swift reads one format per file — "
-                "split the file or convert the record",
-            ))
+            report.add(
+                Problem(
+                    shown,
+                    position,
+                    "-",
+                    f"this record is {shape} but the file is {fmt} ({where}); ms-swift reads one format per file — "
+                    "split the file or convert the record",
+                )
+            )
             continue
         for p in _check_record(fmt, value, position, shown):
             if p.message is UNKNOWN:  # summarised per file below
@@ -417,8 +454,12 @@ def _semantic(fmt: str, data: dict[str, Any], position: int, shown: str) -> Iter
         if roles and "assistant" not in roles:
             yield Problem(shown, position, "messages", "no assistant message: this record teaches nothing")
         elif roles and roles[-1] != "assistant":
-            yield Problem(shown, position, f"messages.{len(roles) - 1}",
-                          "the last message must be the assistant's; ms-swift trains on the final answer")
+            yield Problem(
+                shown,
+                position,
+                f"messages.{len(roles) - 1}",
+                "the last message must be the assistant's; ms-swift trains on the final answer",
+            )
 
 
 def validate_paths(paths: Iterable[Path], options: Optional[Options] = None) -> Report:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import argparse
-from functools import lru_cache
+from functools import cache
 
 
-@lru_cache(maxsize=None)
+@cache
 def parser_for(kind: str) -> argparse.ArgumentParser:
-    from transformers import HfArgumentParser
-
     from swift.arguments import ExportArguments, InferArguments, SftArguments
     from swift.utils.utils import _patch_get_type_hints
+    from transformers import HfArgumentParser
 
     classes = {"sft": SftArguments, "infer": InferArguments, "export": ExportArguments}
     with _patch_get_type_hints():

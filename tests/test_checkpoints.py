@@ -13,8 +13,16 @@ from swiftkit import checkpoints
 from swiftkit.errors import SwiftkitError
 
 
-def ck(out: Path, run: str, step: int, *, weights: bytes = b"w", config: bool = True, state_step: int | None = -1,
-       merged: bool = False) -> Path:
+def ck(
+    out: Path,
+    run: str,
+    step: int,
+    *,
+    weights: bytes = b"w",
+    config: bool = True,
+    state_step: int | None = -1,
+    merged: bool = False,
+) -> Path:
     path = out / run / f"checkpoint-{step}"
     path.mkdir(parents=True)
     if config:
@@ -117,9 +125,20 @@ def tree_logged_last_is_deleted(out):
     return f"{V0}/checkpoint-20"
 
 
-TREES = [tree_versions_numeric, tree_steps_numeric, tree_failed_newest_run, tree_merged_and_link, tree_missing_weights,
-         tree_empty_weights, tree_missing_config, tree_state_disagrees, tree_resumed_into_new_run,
-         tree_resumed_run_failed, tree_combination, tree_logged_last_is_deleted]
+TREES = [
+    tree_versions_numeric,
+    tree_steps_numeric,
+    tree_failed_newest_run,
+    tree_merged_and_link,
+    tree_missing_weights,
+    tree_empty_weights,
+    tree_missing_config,
+    tree_state_disagrees,
+    tree_resumed_into_new_run,
+    tree_resumed_run_failed,
+    tree_combination,
+    tree_logged_last_is_deleted,
+]
 
 
 @pytest.mark.parametrize("build", TREES, ids=[t.__name__[5:] for t in TREES])
@@ -131,12 +150,22 @@ def test_latest(tmp_path, build):
 def test_best_comes_from_evaluation(tmp_path):
     for step in (10, 20, 30):
         ck(tmp_path, V0, step)
-    log(tmp_path, V0, [
-        {"loss": 2.0, "global_step/max_steps": "10/30"}, {"eval_loss": 1.5, "global_step/max_steps": "10/30"},
-        {"loss": 1.0, "global_step/max_steps": "20/30"}, {"eval_loss": 0.9, "global_step/max_steps": "20/30"},
-        {"loss": 0.5, "global_step/max_steps": "30/30"}, {"eval_loss": 1.1, "global_step/max_steps": "30/30"},
-        {"last_model_checkpoint": f"output/x/{V0}/checkpoint-30", "best_model_checkpoint": f"output/x/{V0}/checkpoint-20"},
-    ])
+    log(
+        tmp_path,
+        V0,
+        [
+            {"loss": 2.0, "global_step/max_steps": "10/30"},
+            {"eval_loss": 1.5, "global_step/max_steps": "10/30"},
+            {"loss": 1.0, "global_step/max_steps": "20/30"},
+            {"eval_loss": 0.9, "global_step/max_steps": "20/30"},
+            {"loss": 0.5, "global_step/max_steps": "30/30"},
+            {"eval_loss": 1.1, "global_step/max_steps": "30/30"},
+            {
+                "last_model_checkpoint": f"output/x/{V0}/checkpoint-30",
+                "best_model_checkpoint": f"output/x/{V0}/checkpoint-20",
+            },
+        ],
+    )
     assert checkpoints.resolve(tmp_path, "best") == tmp_path / V0 / "checkpoint-20"
     rows = checkpoints.table(checkpoints.scan(tmp_path))
     marks = {(r["step"], r["latest"], r["best"]) for r in rows}
@@ -149,15 +178,24 @@ def test_best_without_logging_uses_eval_losses(tmp_path):
     ck(tmp_path, V0, 10)
     ck(tmp_path, V0, 20)
     (tmp_path / V0 / "logging.jsonl").write_text(
-        json.dumps({"eval_loss": 0.7, "global_step/max_steps": "10/20"}) + "\n"
-        + json.dumps({"eval_loss": 0.8, "global_step/max_steps": "20/20"}) + "\n{truncated")
+        json.dumps({"eval_loss": 0.7, "global_step/max_steps": "10/20"})
+        + "\n"
+        + json.dumps({"eval_loss": 0.8, "global_step/max_steps": "20/20"})
+        + "\n{truncated"
+    )
     assert checkpoints.resolve(tmp_path, "best") == tmp_path / V0 / "checkpoint-10"
 
 
 def test_no_best_when_evaluation_never_ran(tmp_path):
     ck(tmp_path, V0, 10)
-    log(tmp_path, V0, [{"loss": 1.0, "global_step/max_steps": "10/10"},
-                       {"last_model_checkpoint": "x/checkpoint-10", "best_model_checkpoint": None}])
+    log(
+        tmp_path,
+        V0,
+        [
+            {"loss": 1.0, "global_step/max_steps": "10/10"},
+            {"last_model_checkpoint": "x/checkpoint-10", "best_model_checkpoint": None},
+        ],
+    )
     with pytest.raises(SwiftkitError, match="no 'best' checkpoint .* evaluation never ran"):
         checkpoints.resolve(tmp_path, "best")
 
@@ -193,4 +231,6 @@ def test_cli_table_and_json(tmp_path):
     by_step = {r["step"]: r for r in rows}
     assert by_step[40]["latest"] and by_step[40]["merged"] and by_step[40]["complete"]
     assert not by_step[50]["complete"] and "trainer_state.json says step 12" in by_step[50]["note"]
-    assert run_cli("checkpoints", "latest", "--output-dir", str(tmp_path)).stdout.strip() == str(tmp_path / V9 / "checkpoint-40")
+    assert run_cli("checkpoints", "latest", "--output-dir", str(tmp_path)).stdout.strip() == str(
+        tmp_path / V9 / "checkpoint-40"
+    )

@@ -57,8 +57,15 @@ def test_readme_quick_start_has_exactly_the_two_commands():
 
 @pytest.mark.parametrize(
     ("args", "code"),
-    [(["--version"], 0), (["-h"], 0), (["plan", "--help"], 0), (["nope"], 2), (["plan", "sft"], 2),
-     (["train", "--profile", "cpu-demo", "--bogus"], 2), (["plan", "sft", "--profile", "missing-profile"], 1)],
+    [
+        (["--version"], 0),
+        (["-h"], 0),
+        (["plan", "--help"], 0),
+        (["nope"], 2),
+        (["plan", "sft"], 2),
+        (["train", "--profile", "cpu-demo", "--bogus"], 2),
+        (["plan", "sft", "--profile", "missing-profile"], 1),
+    ],
 )
 def test_exit_codes(args, code):
     result = run_cli(*args, env={"SWIFTKIT_PROFILE": ""})

@@ -71,20 +71,61 @@ def test_hostile_values_round_trip_through_ms_swift_parser(tmp_path, text):
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=40))
 def test_any_system_prompt_round_trips(text):
-    lp = profiles.load("4090d", [f"system={text}"]) if text.strip() not in ("null", "~") and text.strip()[:1] not in "[{" else None
+    lp = (
+        profiles.load("4090d", [f"system={text}"])
+        if text.strip() not in ("null", "~") and text.strip()[:1] not in "[{"
+        else None
+    )
     if lp is None:
         return
     ns, rest = parse("sft", render.render_sft(lp.profile, installed_flavor()).argv[2:])
     assert rest == [] and ns.system == lp.profile.system
 
 
-KEYS = ["train.learning_rate", "train.max_length", "lora.lora_rank", "lora.target_modules", "system", "gpu",
-        "gpu.device", "data.datasets", "data.datasets.0.sample", "model.model", "identity.name", "train",
-        "train.torch_dtype", "extends", "x.y.z", "train.learnin_rate", "infer.temperature", "export.merge_lora"]
+KEYS = [
+    "train.learning_rate",
+    "train.max_length",
+    "lora.lora_rank",
+    "lora.target_modules",
+    "system",
+    "gpu",
+    "gpu.device",
+    "data.datasets",
+    "data.datasets.0.sample",
+    "model.model",
+    "identity.name",
+    "train",
+    "train.torch_dtype",
+    "extends",
+    "x.y.z",
+    "train.learnin_rate",
+    "infer.temperature",
+    "export.merge_lora",
+]
 VALUES = st.one_of(
     st.text(max_size=20),
-    st.sampled_from(["true", "false", "null", "~", "[]", "{}", "[a, b]", "{a: 1}", "-1", "0", "1e-4", "nan",
-                     "inf", "[unclosed", "{bad: ", "&a x", "*a", "!!python/object:os.system {}"]),
+    st.sampled_from(
+        [
+            "true",
+            "false",
+            "null",
+            "~",
+            "[]",
+            "{}",
+            "[a, b]",
+            "{a: 1}",
+            "-1",
+            "0",
+            "1e-4",
+            "nan",
+            "inf",
+            "[unclosed",
+            "{bad: ",
+            "&a x",
+            "*a",
+            "!!python/object:os.system {}",
+        ]
+    ),
 )
 
 
@@ -100,9 +141,33 @@ def test_overrides_never_crash(overrides):
 yaml_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=10))
 yaml_docs = st.recursive(
     yaml_scalars,
-    lambda c: st.lists(c, max_size=3) | st.dictionaries(
-        st.sampled_from(["model", "train", "lora", "data", "datasets", "path", "hub", "system", "gpu", "extends",
-                         "identity", "name", "max_length", "learning_rate", "x"]) | st.text(max_size=6), c, max_size=4),
+    lambda c: (
+        st.lists(c, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "model",
+                    "train",
+                    "lora",
+                    "data",
+                    "datasets",
+                    "path",
+                    "hub",
+                    "system",
+                    "gpu",
+                    "extends",
+                    "identity",
+                    "name",
+                    "max_length",
+                    "learning_rate",
+                    "x",
+                ]
+            )
+            | st.text(max_size=6),
+            c,
+            max_size=4,
+        )
+    ),
     max_leaves=15,
 )
 
@@ -131,7 +196,8 @@ def test_raw_yaml_text_never_crashes(tmp_path, text):
 
 def test_alias_bomb_is_refused_fast(tmp_path):
     bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n" for i in range(8)
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+        for i in range(8)
     )
     path = tmp_path / "bomb.yaml"
     path.write_text(bomb)

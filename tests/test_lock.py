@@ -55,8 +55,11 @@ def test_stale_lock_of_a_killed_process_is_recovered(tmp_path):
 def test_train_is_refused_while_another_run_holds_the_output_dir(tmp_path):
     out = tmp_path / "out"
     profile = tmp_path / "p.yaml"
-    profile.write_text(f"extends: {ROOT / 'profiles' / 'cpu-demo.yaml'}\noutput_dir: {out}\n"
-                       f"model:\n  model: {tmp_path / 'no-model-needed'}\n")
+    profile.write_text(
+        f"extends: {ROOT / 'profiles' / 'cpu-demo.yaml'}\noutput_dir: {out}\n"
+        f"model:\n  model: {tmp_path / 'no-model-needed'}\n"
+        f"data:\n  datasets:\n    - path: {ROOT / 'datasets' / 'identity.json'}\n"
+    )
     (tmp_path / "no-model-needed").mkdir()
     holder = hold(out)
     try:

@@ -40,10 +40,19 @@ def test_4090d_is_the_articles_recipe():
     assert (p.lora.lora_rank, p.lora.lora_alpha, p.lora.target_modules) == (8, 32, ["all-linear"])
     t = p.train
     assert (t.torch_dtype, t.num_train_epochs, t.per_device_train_batch_size, t.gradient_accumulation_steps) == (
-        "bfloat16", 10, 1, 16)
+        "bfloat16",
+        10,
+        1,
+        16,
+    )
     assert (t.learning_rate, t.warmup_ratio, t.max_length) == (1e-4, 0.05, 2048)
     assert (t.eval_steps, t.save_steps, t.save_total_limit, t.logging_steps, t.dataloader_num_workers) == (
-        50, 50, 2, 5, 4)
+        50,
+        50,
+        2,
+        5,
+        4,
+    )
     assert p.system == "You are a helpful assistant."
     assert p.identity is not None and p.gpu is not None
     assert (p.gpu.device, p.gpu.memory_gb) == (0, 24)
@@ -98,7 +107,10 @@ def test_extends_a_builtin_by_name(tmp_path: Path):
         (["system=a=b"], lambda p: p.system == "a=b"),  # split on the first '='
         (["gpu=null"], lambda p: p.gpu is None),
         (["data.datasets.0.sample=7"], lambda p: p.data.datasets[0].sample == 7),
-        (["identity.name=Nova", "identity.author=Lab X"], lambda p: (p.identity.name, p.identity.author) == ("Nova", "Lab X")),
+        (
+            ["identity.name=Nova", "identity.author=Lab X"],
+            lambda p: (p.identity.name, p.identity.author) == ("Nova", "Lab X"),
+        ),
     ],
 )
 def test_set_overrides(overrides, check):
@@ -109,9 +121,17 @@ def test_set_overrides(overrides, check):
     ("text", "overrides", "expected"),
     [
         (MINIMAL + "trian:\n  max_length: 5\n", [], ["PROFILE: trian: unknown key; did you mean 'train'?"]),
-        (MINIMAL + "train:\n  learnin_rate: 1\n", [], ["PROFILE: train.learnin_rate: unknown key; did you mean 'learning_rate'?"]),
+        (
+            MINIMAL + "train:\n  learnin_rate: 1\n",
+            [],
+            ["PROFILE: train.learnin_rate: unknown key; did you mean 'learning_rate'?"],
+        ),
         (MINIMAL + "train:\n  max_length: long\n", [], ["PROFILE: train.max_length: Input should be a valid integer"]),
-        (MINIMAL, ["train.max_lenght=5"], ["--set train.max_lenght=5: train.max_lenght: unknown key; did you mean 'max_length'?"]),
+        (
+            MINIMAL,
+            ["train.max_lenght=5"],
+            ["--set train.max_lenght=5: train.max_lenght: unknown key; did you mean 'max_length'?"],
+        ),
         (MINIMAL, ["lora.lora_rank=0"], ["--set lora.lora_rank=0: lora.lora_rank: Input should be greater than 0"]),
         ("data:\n  datasets: [{path: a.json}]\n", [], ["PROFILE: model: required key is missing"]),
         (
@@ -119,7 +139,11 @@ def test_set_overrides(overrides, check):
             [],
             ["PROFILE: train.torch_dtype: Input should be", "PROFILE: train.warmup_ratio: Input should be less than 1"],
         ),
-        (MINIMAL.replace("path: data.json", "hub: 'bad id with spaces'"), [], ["PROFILE: data.datasets.0.hub: 'bad id with spaces' is not a hub dataset id"]),
+        (
+            MINIMAL.replace("path: data.json", "hub: 'bad id with spaces'"),
+            [],
+            ["PROFILE: data.datasets.0.hub: 'bad id with spaces' is not a hub dataset id"],
+        ),
     ],
 )
 def test_bad_profiles_list_every_problem(tmp_path: Path, text, overrides, expected):

@@ -26,8 +26,17 @@ def test_real_log_lines_parse_into_events():
 
 
 def test_gpu_line_memory_and_string_numbers():
-    event = progress.parse({"loss": "0.7107", "learning_rate": "6.91e-05", "memory(GiB)": "15.63", "epoch": "5",
-                            "global_step/max_steps": "40/64", "elapsed_time": "4m 25s", "remaining_time": "2m 39s"})
+    event = progress.parse(
+        {
+            "loss": "0.7107",
+            "learning_rate": "6.91e-05",
+            "memory(GiB)": "15.63",
+            "epoch": "5",
+            "global_step/max_steps": "40/64",
+            "elapsed_time": "4m 25s",
+            "remaining_time": "2m 39s",
+        }
+    )
     assert (event.kind, event.step, event.max_steps, event.loss, event.memory_gib) == ("train", 40, 64, 0.7107, 15.63)
     assert plain_line(event) == "step 40/64  loss 0.7107  lr 6.91e-05  mem 15.6 GiB  elapsed 4m 25s  remaining 2m 39s"
 
@@ -93,8 +102,16 @@ def test_manifest_contents(tmp_path, repo_root):
 
     lp = profiles.load("cpu-demo", ["train.max_length=300"])
     command = Command(["swift", "sft", "--max_length", "300"], {"CUDA_VISIBLE_DEVICES": ""})
-    data = [PreparedEntry(source="datasets/identity.json", role="identity", argv_value="datasets/identity.json",
-                          records=60, used=60, sha256="ab" * 32)]
+    data = [
+        PreparedEntry(
+            source="datasets/identity.json",
+            role="identity",
+            argv_value="datasets/identity.json",
+            records=60,
+            used=60,
+            sha256="ab" * 32,
+        )
+    ]
     record = manifest.build(lp, command, data)
     manifest.write(tmp_path, record)
     done = manifest.finish(tmp_path, record, 0, "ok", wall_seconds=12.5)

@@ -11,16 +11,26 @@ from hypothesis import strategies as st
 from swiftkit import readers
 
 values = st.recursive(
-    st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=8) | st.sampled_from(['}, {"a": ', "}\n,", "]"]),
-    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=4) | st.sampled_from(["}", ","]), c, max_size=3),
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**6), 10**6)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=8)
+    | st.sampled_from(['}, {"a": ', "}\n,", "]"]),
+    lambda c: (
+        st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=4) | st.sampled_from(["}", ","]), c, max_size=3)
+    ),
     max_leaves=12,
 )
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(records=st.lists(values, max_size=12), indent=st.sampled_from([None, 0, 1, 2]),
-       chunk=st.sampled_from([1, 2, 3, 7, 64, 1 << 20]), ascii_only=st.booleans())
+@given(
+    records=st.lists(values, max_size=12),
+    indent=st.sampled_from([None, 0, 1, 2]),
+    chunk=st.sampled_from([1, 2, 3, 7, 64, 1 << 20]),
+    ascii_only=st.booleans(),
+)
 def test_json_arrays_round_trip(tmp_path, monkeypatch, records, indent, chunk, ascii_only):
     monkeypatch.setattr(readers, "CHUNK", chunk)
     path = tmp_path / "d.json"

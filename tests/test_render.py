@@ -46,7 +46,9 @@ def test_golden_argv(path: Path):
         if os.environ.get("SWIFTKIT_REGEN_GOLDEN"):
             golden.write_text(line + "\n", encoding="utf-8")
         assert golden.exists(), f"no golden file {golden.name}; run 'make golden'"
-        assert line == golden.read_text(encoding="utf-8").strip(), f"{golden.name} changed; run 'make golden' if intended"
+        assert line == golden.read_text(encoding="utf-8").strip(), (
+            f"{golden.name} changed; run 'make golden' if intended"
+        )
 
 
 ARTICLE_4X = """
@@ -96,7 +98,11 @@ def _norm(value: str) -> object:
 
 @pytest.mark.parametrize(
     ("version", "flag", "backend"),
-    [("3.12.1", "--train_type", "pt"), ("4.0.1", "--tuner_type", "transformers"), ("4.6.0", "--tuner_type", "transformers")],
+    [
+        ("3.12.1", "--train_type", "pt"),
+        ("4.0.1", "--tuner_type", "transformers"),
+        ("4.6.0", "--tuner_type", "transformers"),
+    ],
 )
 def test_flags_follow_the_installed_major_version(version, flag, backend):
     lp = profiles.load("4090d")
@@ -147,8 +153,11 @@ def test_display_is_one_pasteable_line():
 @pytest.mark.parametrize(("trust", "expected"), [(False, True), (True, False)])
 def test_remote_code_is_off_unless_the_profile_opts_in(trust, expected):
     lp = profiles.load("4090d", [f"model.trust_remote_code={str(trust).lower()}"])
-    for argv in (render.render_sft(lp.profile, V4).argv, render.render_infer(lp.profile, V4, "ck").argv,
-                 render.render_export(lp.profile, V4, "ck").argv):
+    for argv in (
+        render.render_sft(lp.profile, V4).argv,
+        render.render_infer(lp.profile, V4, "ck").argv,
+        render.render_export(lp.profile, V4, "ck").argv,
+    ):
         assert ("--external_plugins" in argv) is expected
         if expected:
             plugin = ROOT / argv[argv.index("--external_plugins") + 1]

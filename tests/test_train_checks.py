@@ -24,8 +24,10 @@ def profile(tmp_path: Path, data: Path, extra: str = "") -> Path:
 def test_train_refuses_bad_data_before_launching(tmp_path):
     data = tmp_path / "bad.jsonl"
     data.write_text(
-        json.dumps({"instruction": "Who are you?", "input": "", "output": "I am {{NAME}}."}) + "\n"
-        + json.dumps({"instruction": "Who made you?", "input": ""}) + "\n",
+        json.dumps({"instruction": "Who are you?", "input": "", "output": "I am {{NAME}}."})
+        + "\n"
+        + json.dumps({"instruction": "Who made you?", "input": ""})
+        + "\n",
         encoding="utf-8",
     )
     result = run_cli("train", "--profile", str(profile(tmp_path, data, "identity: null\n")))
@@ -40,8 +42,10 @@ def test_train_refuses_bad_data_before_launching(tmp_path):
 def test_train_lists_every_data_error(tmp_path):
     data = tmp_path / "bad.jsonl"
     data.write_text(
-        json.dumps({"instruction": "Who are you?", "input": "", "output": "  "}) + "\n"
-        + json.dumps({"instruction": "Who made you?", "input": ""}) + "\n"
+        json.dumps({"instruction": "Who are you?", "input": "", "output": "  "})
+        + "\n"
+        + json.dumps({"instruction": "Who made you?", "input": ""})
+        + "\n"
         + "{broken\n",
         encoding="utf-8",
     )

@@ -41,10 +41,31 @@ VALID = [
     ("alpaca", [A, {"instruction": "Hi", "output": "Hello."}]),
     ("alpaca", [{"instruction": "Hi", "input": None, "output": "x", "system": "Be brief.", "history": [["a", "b"]]}]),
     ("messages", [{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}]),
-    ("messages", [{"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "q"},
-                                {"role": "assistant", "content": "a", "loss": True}]}]),
-    ("messages", [{"messages": [{"role": "user", "content": "q"}, {"role": "tool_call", "content": "{}"},
-                                {"role": "tool_response", "content": "{}"}, {"role": "assistant", "content": "a"}]}]),
+    (
+        "messages",
+        [
+            {
+                "messages": [
+                    {"role": "system", "content": "s"},
+                    {"role": "user", "content": "q"},
+                    {"role": "assistant", "content": "a", "loss": True},
+                ]
+            }
+        ],
+    ),
+    (
+        "messages",
+        [
+            {
+                "messages": [
+                    {"role": "user", "content": "q"},
+                    {"role": "tool_call", "content": "{}"},
+                    {"role": "tool_response", "content": "{}"},
+                    {"role": "assistant", "content": "a"},
+                ]
+            }
+        ],
+    ),
     ("sharegpt", [{"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}]}]),
     ("sharegpt", [{"conversation": [{"human": "Hi", "assistant": "Hello"}], "system": "s"}]),
     ("sharegpt", [{"conversations": [{"user": "Hi", "bot": "Hello"}]}]),
@@ -65,24 +86,47 @@ def test_valid_records_of_every_format(tmp_path, fmt, records, suffix):
 
 
 BAD_RECORDS = [
-    ({"instruction": "Q", "input": ""}, "d.json:1:output: required field is missing (a record without an answer trains nothing)"),
+    (
+        {"instruction": "Q", "input": ""},
+        "d.json:1:output: required field is missing (a record without an answer trains nothing)",
+    ),
     ({"instruction": "Q", "input": "", "output": None}, "d.json:1:output: must be a string, not null"),
     ({"instruction": "Q", "input": "", "output": 42}, "d.json:1:output: must be a string, not a number"),
     ({"instruction": "", "input": "", "output": "a"}, "d.json:1:instruction: must not be empty"),
     ({"instruction": ["Q"], "input": "", "output": "a"}, "d.json:1:instruction: must be a string, not a list"),
-    ({"instruction": "Q", "input": "", "output": "  "}, "d.json:1:output: empty answer: the model would learn to say nothing"),
+    (
+        {"instruction": "Q", "input": "", "output": "  "},
+        "d.json:1:output: empty answer: the model would learn to say nothing",
+    ),
     ({"instruction": "Q", "input": "", "output": "I am {{NAME}}."}, "d.json:1:output: unfilled placeholder {{NAME}}"),
     ({"instruction": "Q", "input": "", "output": "by {{author}}"}, "d.json:1:output: unfilled placeholder {{author}}"),
-    ({"messages": [{"role": "human", "content": "q"}, {"role": "assistant", "content": "a"}]},
-     "d.json:1:messages.0.role: 'human' is not one of system, user, assistant, tool_call, tool_response, tool"),
-    ({"messages": [{"role": "user", "content": None}, {"role": "assistant", "content": "a"}]},
-     "d.json:1:messages.0.content: must be a string, not null"),
-    ({"messages": [{"role": "user"}, {"role": "assistant", "content": "a"}]},
-     "d.json:1:messages.0.content: required field is missing"),
+    (
+        {"messages": [{"role": "human", "content": "q"}, {"role": "assistant", "content": "a"}]},
+        "d.json:1:messages.0.role: 'human' is not one of system, user, assistant, tool_call, tool_response, tool",
+    ),
+    (
+        {"messages": [{"role": "user", "content": None}, {"role": "assistant", "content": "a"}]},
+        "d.json:1:messages.0.content: must be a string, not null",
+    ),
+    (
+        {"messages": [{"role": "user"}, {"role": "assistant", "content": "a"}]},
+        "d.json:1:messages.0.content: required field is missing",
+    ),
     ({"messages": []}, "d.json:1:messages: must have at least 1 item"),
-    ({"messages": [{"role": "user", "content": "q"}]}, "d.json:1:messages: no assistant message: this record teaches nothing"),
-    ({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}, {"role": "user", "content": "q2"}]},
-     "d.json:1:messages.2: the last message must be the assistant's"),
+    (
+        {"messages": [{"role": "user", "content": "q"}]},
+        "d.json:1:messages: no assistant message: this record teaches nothing",
+    ),
+    (
+        {
+            "messages": [
+                {"role": "user", "content": "q"},
+                {"role": "assistant", "content": "a"},
+                {"role": "user", "content": "q2"},
+            ]
+        },
+        "d.json:1:messages.2: the last message must be the assistant's",
+    ),
     ({"conversations": [{"from": "human", "value": "q"}, {"from": "robot", "value": "a"}]}, "d.json:1:conversations.1"),
     ({"question": "q"}, "d.json:1:response: required field is missing"),
     ({"question": "q", "prompt": "p", "answer": "a"}, "d.json:1:-: several query fields (prompt, question)"),
@@ -112,18 +156,27 @@ BAD_FILES = [
     ("d.json", b'[{"instruction": "q", "output": "a"},]', "d.json:2:-: not valid JSON"),
     ("d.json", b'[{"instruction": "q", "output": "a"}] extra', "d.json:1:-: unexpected text after the closing ']'"),
     ("d.jsonl", b'{"instruction": "q", "output": "a"}\n{"instruction": \n', "d.jsonl:2:-: not valid JSON"),
-    ("d.jsonl", b'{"instruction": "q", "output": "a"}\n[1, 2]\n', "d.jsonl:2:-: a record must be a JSON object, not a list"),
+    (
+        "d.jsonl",
+        b'{"instruction": "q", "output": "a"}\n[1, 2]\n',
+        "d.jsonl:2:-: a record must be a JSON object, not a list",
+    ),
     ("d.jsonl", b'{"instruction": "q", "output": "\xff"}\n', "d.jsonl:1:-: not valid UTF-8"),
     ("d.json", b'[{"instruction": "q", "output": "\xff"}]', "d.json:-:-: not valid UTF-8"),
     ("d.json", b"[" * 100_000 + b"]" * 100_000, "d.json:1:-: nested too deeply"),
     ("d.jsonl", b'{"a": ' * 5000 + b"1" + b"}" * 5000 + b"\n", "d.jsonl:1:-: nested too deeply"),
     ("d.txt", b"hello", "d.txt:-:-: swiftkit validates .json"),
-    ("d.jsonl", json.dumps(A).encode() + b"\n" + json.dumps({"messages": [{"role": "user", "content": "q"}]}).encode(),
-     "d.jsonl:2:-: this record is messages but the file is alpaca (from record 1)"),
+    (
+        "d.jsonl",
+        json.dumps(A).encode() + b"\n" + json.dumps({"messages": [{"role": "user", "content": "q"}]}).encode(),
+        "d.jsonl:2:-: this record is messages but the file is alpaca (from record 1)",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("name", "content", "expected"), BAD_FILES, ids=[e.split(": ", 1)[-1][:40] for *_, e in BAD_FILES])
+@pytest.mark.parametrize(
+    ("name", "content", "expected"), BAD_FILES, ids=[e.split(": ", 1)[-1][:40] for *_, e in BAD_FILES]
+)
 def test_bad_files(tmp_path, name, content, expected):
     path = write(tmp_path, name, content)
     before = sorted(p.name for p in tmp_path.iterdir())
@@ -172,8 +225,10 @@ def test_unknown_fields_are_summarised_warnings(tmp_path):
 
 # ------------------------------------------------------------------ identity lint
 def identity_records(name="Nova", author="Lab X", n=4, zh=True):
-    recs = [{"instruction": f"Who are you {i}?", "input": "", "output": f"I am {name}, developed by {author}."}
-            for i in range(n)]
+    recs = [
+        {"instruction": f"Who are you {i}?", "input": "", "output": f"I am {name}, developed by {author}."}
+        for i in range(n)
+    ]
     if zh:
         recs.append({"instruction": "你是谁？", "input": "", "output": f"我是{name}，由{author}开发。"})
     return recs
@@ -183,16 +238,32 @@ def identity_records(name="Nova", author="Lab X", n=4, zh=True):
     ("records", "settings", "expected"),
     [
         (identity_records(), LintSettings(), []),
-        (identity_records() + [{"instruction": "Name?", "input": "", "output": "I am Zed, developed by Lab X."}],
-         LintSettings(), ["d.json:-:-: several different names in the answers: 'Nova' ×5 (first at record 1), 'Zed' ×1"]),
-        (identity_records() + [{"instruction": "Maker?", "input": "", "output": "I was made by Other Corp."}],
-         LintSettings(), ["d.json:-:-: several different authors in the answers: 'Lab X' ×5"]),
-        (identity_records() + [{"instruction": "Who are you 1?", "input": "", "output": "I am Nova."}],
-         LintSettings(), ["d.json:6:-: duplicate question (first at record 2)"]),
+        (
+            identity_records() + [{"instruction": "Name?", "input": "", "output": "I am Zed, developed by Lab X."}],
+            LintSettings(),
+            ["d.json:-:-: several different names in the answers: 'Nova' ×5 (first at record 1), 'Zed' ×1"],
+        ),
+        (
+            identity_records() + [{"instruction": "Maker?", "input": "", "output": "I was made by Other Corp."}],
+            LintSettings(),
+            ["d.json:-:-: several different authors in the answers: 'Lab X' ×5"],
+        ),
+        (
+            identity_records() + [{"instruction": "Who are you 1?", "input": "", "output": "I am Nova."}],
+            LintSettings(),
+            ["d.json:6:-: duplicate question (first at record 2)"],
+        ),
         (identity_records(), LintSettings(min_records=50), ["d.json:-:-: 5 records, fewer than the recommended 50"]),
-        (identity_records(zh=False), LintSettings(languages=["en", "zh"]), ["d.json:-:-: no zh records although the profile asks for en and zh"]),
-        (identity_records(), LintSettings(identity=IdentitySection(name="Kite", author="Lab X")),
-         ["d.json:-:-: the answers give the name 'Nova' but the profile says 'Kite'"]),
+        (
+            identity_records(zh=False),
+            LintSettings(languages=["en", "zh"]),
+            ["d.json:-:-: no zh records although the profile asks for en and zh"],
+        ),
+        (
+            identity_records(),
+            LintSettings(identity=IdentitySection(name="Kite", author="Lab X")),
+            ["d.json:-:-: the answers give the name 'Nova' but the profile says 'Kite'"],
+        ),
         (identity_records(), LintSettings(identity=IdentitySection(name="Nova", author="Lab X")), []),
     ],
 )
@@ -202,7 +273,7 @@ def test_identity_lint_warnings(tmp_path, records, settings, expected):
     assert report.ok
     got = lines(report, tmp_path, "warning")
     assert len(got) == len(expected), got
-    for line, want in zip(got, expected):
+    for line, want in zip(got, expected, strict=True):
         assert line.startswith(want), got
 
 
@@ -216,7 +287,9 @@ def test_template_mode_allows_placeholders(tmp_path):
 def test_max_length_in_tokens_with_a_tokenizer(tmp_path, tiny_tokenizer):
     long = {"instruction": "Tell me", "input": "", "output": "word " * 300}
     path = write(tmp_path, "d.json", [A, long])
-    report = validate.validate_paths([path], validate.Options(lint=LintSettings(max_length=128, tokenizer=tiny_tokenizer)))
+    report = validate.validate_paths(
+        [path], validate.Options(lint=LintSettings(max_length=128, tokenizer=tiny_tokenizer))
+    )
     got = lines(report, tmp_path)
     assert len(got) == 1 and got[0].startswith("d.json:2:-: about ") and "longer than max_length 128" in got[0]
 
@@ -249,23 +322,51 @@ def test_cli_exit_codes_and_json(tmp_path):
     assert ok.returncode == 0 and ok.stdout == ""
     failed = run_cli("validate", str(good), str(bad))
     assert failed.returncode == 1
-    assert failed.stdout.splitlines() == [f"{bad}:2:output: required field is missing (a record without an answer trains nothing)"]
+    assert failed.stdout.splitlines() == [
+        f"{bad}:2:output: required field is missing (a record without an answer trains nothing)"
+    ]
     assert "Traceback" not in failed.stderr
     as_json = run_cli("validate", "--json", str(bad))
     data = json.loads(as_json.stdout)
     assert as_json.returncode == 1 and data["ok"] is False
-    assert data["errors"][0] == {"file": str(bad), "record": 2, "field": "output",
-                                 "message": "required field is missing (a record without an answer trains nothing)",
-                                 "severity": "error"}
+    assert data["errors"][0] == {
+        "file": str(bad),
+        "record": 2,
+        "field": "output",
+        "message": "required field is missing (a record without an answer trains nothing)",
+        "severity": "error",
+    }
 
 
 # ------------------------------------------------------------------ never crash
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(
-        st.sampled_from(["instruction", "input", "output", "messages", "role", "content", "conversations", "from",
-                         "value", "query", "response", "system", "history", "x"]) | st.text(max_size=5),
-        children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "instruction",
+                    "input",
+                    "output",
+                    "messages",
+                    "role",
+                    "content",
+                    "conversations",
+                    "from",
+                    "value",
+                    "query",
+                    "response",
+                    "system",
+                    "history",
+                    "x",
+                ]
+            )
+            | st.text(max_size=5),
+            children,
+            max_size=5,
+        )
+    ),
     max_leaves=20,
 )
 

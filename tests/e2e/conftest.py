@@ -20,16 +20,20 @@ def tiny_profile(folder: Path, model: Path, **train: object) -> Path:
         **train,
     }
     lines = "\n".join(f"  {k}: {v}" for k, v in settings.items())
-    text = textwrap.dedent(
-        f"""\
-        extends: {ROOT / 'profiles' / 'cpu-demo.yaml'}
+    text = (
+        textwrap.dedent(
+            f"""\
+        extends: {ROOT / "profiles" / "cpu-demo.yaml"}
         model:
           model: {model}
         train:
         """
-    ) + lines + (
-        f"\ndata:\n  datasets:\n    - path: {ROOT / 'datasets' / 'identity.template.json'}\n"
-        f"output_dir: {folder / 'out'}\ninfer:\n  max_new_tokens: 8\n"
+        )
+        + lines
+        + (
+            f"\ndata:\n  datasets:\n    - path: {ROOT / 'datasets' / 'identity.template.json'}\n"
+            f"output_dir: {folder / 'out'}\ninfer:\n  max_new_tokens: 8\n"
+        )
     )
     path = folder / "tiny.yaml"
     path.write_text(text, encoding="utf-8")

@@ -15,8 +15,15 @@ pytestmark = pytest.mark.e2e
 def test_best_checkpoint_and_resume(tmp_path: Path, tiny_model: Path):
     from e2e.conftest import tiny_profile
 
-    profile = tiny_profile(tmp_path, tiny_model, split_dataset_ratio=0.2, eval_steps=2, save_steps=2,
-                           save_total_limit=10, per_device_train_batch_size=16)
+    profile = tiny_profile(
+        tmp_path,
+        tiny_model,
+        split_dataset_ratio=0.2,
+        eval_steps=2,
+        save_steps=2,
+        save_total_limit=10,
+        per_device_train_batch_size=16,
+    )
     out = tmp_path / "out"
     first = run_cli("train", "--profile", str(profile))
     assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
@@ -33,4 +40,6 @@ def test_best_checkpoint_and_resume(tmp_path: Path, tiny_model: Path):
     runs = checkpoints.scan(out)
     assert len(runs) == 2 and runs[1].version == 1
     assert checkpoints.latest(runs).path == runs[1].path / "checkpoint-6"  # steps continue from 3
-    assert run_cli("checkpoints", "latest", "--profile", str(profile)).stdout.strip() == str(runs[1].path / "checkpoint-6")
+    assert run_cli("checkpoints", "latest", "--profile", str(profile)).stdout.strip() == str(
+        runs[1].path / "checkpoint-6"
+    )

@@ -31,6 +31,15 @@ def test_train_infer_export_cycle(tiny: Path):
     assert str(runs[0].path / "data" / "identity.jsonl") in record["argv"]
     assert record["datasets"][0]["write_to"] == str(runs[0].path / "data" / "identity.jsonl")
 
+    # the run's summary and loss curve (a real PNG drawn from the real logging.jsonl)
+    assert "Final loss:" in trained.stdout and "make infer PROFILE=" in trained.stdout
+    reported = run_cli("report", "--profile", str(tiny), "--json")
+    assert reported.returncode == 0, reported.stderr
+    summary = json.loads(reported.stdout)
+    png = Path(summary["plot"])
+    assert png == runs[0].path / "swiftkit-loss.png" and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert summary["steps"] == 8 and len(summary["losses"]) == 8 and summary["status"] == "ok"
+
     answered = run_cli("infer", "--profile", str(tiny), "--prompt", "Who are you?", "--prompt", "你是谁？")
     assert answered.returncode == 0, answered.stderr[-3000:]
     assert re.search(r"^Q: Who are you\?\nA: ", answered.stdout, re.M), answered.stdout

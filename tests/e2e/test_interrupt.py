@@ -38,8 +38,12 @@ def test_interrupt_then_resume(tmp_path: Path, tiny_model: Path):
 
     profile = tiny_profile(tmp_path, tiny_model, num_train_epochs=40, save_steps=5, save_total_limit=3)
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "swiftkit", "train", "--profile", str(profile)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "swiftkit", "train", "--profile", str(profile)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         runs = checkpoints.scan(out) if out.exists() else []
@@ -64,7 +68,9 @@ def test_interrupt_then_resume(tmp_path: Path, tiny_model: Path):
     kept = checkpoints.latest(runs)
     assert kept is not None and kept.step % 5 == 0 and kept.step < 320
 
-    resumed = run_cli("train", "--profile", str(profile), "--resume", "--set", f"train.num_train_epochs={kept.step // 8 + 2}")
+    resumed = run_cli(
+        "train", "--profile", str(profile), "--resume", "--set", f"train.num_train_epochs={kept.step // 8 + 2}"
+    )
     assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
     runs = checkpoints.scan(out)
     assert len(runs) == 2
