@@ -62,6 +62,17 @@ MARKS = {
 STEP = re.compile(r"Train:.*?\|\s*(\d+)/(\d+) \[")
 TOKENS = re.compile(r"Dataset Token Length: ([\d.]+)±[\d.]+, min=([\d.]+), max=([\d.]+), size=(\d+)")
 RUN_FOLDER = re.compile(r"^v(\d+)-\d{8}-\d{6}$")
+# `swiftkit plan sft`'s command run as `python -m swift.cli.sft` in a child: the `swift` script's own process
+# (it imports modelscope and torch only to start that child) is left out. Timed from this process's start.
+DIRECT = """
+import os, subprocess, sys
+from swiftkit import jobs, profiles, swift_version
+lp = profiles.load(sys.argv[1], sys.argv[2:])
+cmd = jobs.train_command(lp, swift_version.installed_flavor())
+print("run sh: direct", flush=True)
+argv = [sys.executable, "-m", "swift.cli.sft", *cmd.argv[2:]]
+sys.exit(subprocess.call(argv, env={**os.environ, **cmd.env}))
+"""
 
 
 @dataclass
@@ -71,6 +82,7 @@ class Spec:
     name: str
     profile: str
     overrides: list[str] = field(default_factory=list)
+    direct: bool = False  # run `swiftkit plan sft`'s argv as `python -m swift.cli.sft` (no `swift` script process)
 
     @classmethod
     def parse(cls, text: str) -> Spec:
@@ -87,7 +99,8 @@ class Result:
     wall: float
     marks: dict[str, float]
     steps: dict[int, float]
-    smi_peak_mib: Optional[int]
+    smi_peak_mib: Optional[int]  # the run's own: highest sample less the card's use before the run started
+    smi_baseline_mib: Optional[int]
     swift_memory_gib: Optional[float]
     train_runtime: Optional[float]
     global_step: Optional[str]
@@ -148,6 +161,7 @@ def build_model(folder: Path, tokenizer: Path) -> None:
         sys.exit(f"{tokenizer} lacks {', '.join(missing)}; give --tokenizer a folder holding {wanted}.")
     config = Qwen2Config(torch_dtype="bfloat16", bos_token_id=1, eos_token_id=2, pad_token_id=2, **QWEN25_7B)
     start = time.time()
+    torch.manual_seed(0)  # the same random model on every box: final losses compare across calls
     with torch.device("cuda"):
         model = AutoModelForCausalLM.from_config(config, torch_dtype=torch.bfloat16)
     params = sum(p.numel() for p in model.parameters())
@@ -160,6 +174,24 @@ def build_model(folder: Path, tokenizer: Path) -> None:
     del model
     torch.cuda.empty_cache()
     print(f"built {folder}: {params / 1e9:.3f} B parameters in {time.time() - start:.1f} s", flush=True)
+
+
+def warm_up_gpu() -> None:
+    """Page the CUDA libraries in (cuBLAS, attention, loss kernels) so the first run is not charged for it."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return
+    x = torch.randn(16, 128, 3584, device="cuda", dtype=torch.bfloat16, requires_grad=True)
+    w = torch.randn(3584, 3584, device="cuda", dtype=torch.bfloat16)
+    q = (x @ w).view(16, 128, 28, 128).transpose(1, 2)
+    out = torch.nn.functional.scaled_dot_product_attention(q, q, q, is_causal=True)
+    loss = torch.nn.functional.cross_entropy(out.flatten(0, 2).float(), torch.zeros(16 * 28 * 128, dtype=torch.long,
+                                                                                    device="cuda"))
+    loss.backward()
+    torch.cuda.synchronize()
+    del x, w, q, out, loss
+    torch.cuda.empty_cache()
 
 
 def newest_run_folder(output_dir: Path) -> Optional[Path]:
@@ -189,14 +221,14 @@ def run_one(spec: Spec, model: Path, work: Path, logs: Path, timeout: float) -> 
     """Run ``swiftkit train`` for one spec, sampling GPU memory, and collect what it reports."""
     output_dir = work / f"out_{spec.name}"
     shutil.rmtree(output_dir, ignore_errors=True)
-    argv = [
-        sys.executable, "-m", "swiftkit", "train", "--profile", spec.profile,
-        "--set", f"model.model={model}", "--set", "model.model_type=qwen2", "--set", "model.template=qwen2_5",
-        "--set", f"output_dir={output_dir}",
-    ]
-    for override in spec.overrides:
+    sets = ["model.model=" + str(model), "model.model_type=qwen2", "model.template=qwen2_5",
+            f"output_dir={output_dir}", *spec.overrides]
+    argv = [sys.executable, "-m", "swiftkit", "train", "--profile", spec.profile]
+    for override in sets:
         argv += ["--set", override]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1"}
+    if spec.direct:  # what a runner that skips the `swift` script would do: plan, then ms-swift's sft module
+        argv = [sys.executable, "-c", DIRECT, spec.profile, *sets]
     smi_file = logs / f"smi_{spec.name}.txt"
     log_file = logs / f"log_{spec.name}.txt"
     with open(smi_file, "w") as smi_out:
@@ -240,6 +272,7 @@ def run_one(spec: Spec, model: Path, work: Path, logs: Path, timeout: float) -> 
     smi.terminate()
     smi.wait()
     samples = [int(x) for x in smi_file.read_text().split() if x.isdigit()]
+    baseline = min(samples) if samples else None
 
     folder = newest_run_folder(output_dir)
     rows = read_jsonl(folder / "logging.jsonl") if folder else []
@@ -259,7 +292,8 @@ def run_one(spec: Spec, model: Path, work: Path, logs: Path, timeout: float) -> 
         settings = {k: args.get(k) for k in keys}
     return Result(
         spec=spec, rc=rc, wall=wall, marks=marks, steps=steps,
-        smi_peak_mib=max(samples) if samples else None,
+        smi_peak_mib=max(samples) - baseline if samples and baseline is not None else None,
+        smi_baseline_mib=baseline,
         swift_memory_gib=max(memories) if memories else None,
         train_runtime=runtime, global_step=step, final_loss=losses[-1] if losses else None,
         tokens=tokens, adapter=adapter, settings=settings,
@@ -279,8 +313,10 @@ def table(results: list[Result], card_line: str, command: str) -> str:
         "- model: random-init, Qwen2.5-7B-Instruct's exact shapes (7.62 B parameters, bf16), SmolLM2 tokenizer;"
         " data: each profile's own `data.datasets`",
         f"- command: `{command}`",
-        "- wall: `swiftkit train` start to exit (adapter saved); train: ms-swift's train_runtime;"
-        " smi peak: highest `nvidia-smi memory.used` sampled every 200 ms (includes the CUDA context);"
+        "- wall: `swiftkit train` start to exit (adapter saved; runs marked *direct*: `swiftkit plan`'s argv run as"
+        " `python -m swift.cli.sft`, without the `swift` script's process); train: ms-swift's train_runtime;"
+        " smi peak: highest `nvidia-smi memory.used` sampled every 200 ms, less the card's use before the run"
+        " (so: the run's own, CUDA context included);"
         " swift mem: ms-swift's max `memory(GiB)` (torch max reserved)",
         "",
         "| run | profile + overrides | batch × accum | grad ckpt | workers | liger | steps | wall s | train s "
@@ -291,11 +327,11 @@ def table(results: list[Result], card_line: str, command: str) -> str:
         s = r.settings
         bxa = f"{s.get('per_device_train_batch_size')} × {s.get('gradient_accumulation_steps')}" if s else "–"
         speed = f"{base.wall / r.wall:.2f}×" if base and r.rc == 0 else "–"
-        profile = " ".join([r.spec.profile, *r.spec.overrides])
+        profile = f"`{' '.join([r.spec.profile, *r.spec.overrides])}`" + (" *direct*" if r.spec.direct else "")
         toks = f"{r.tokens[0]:.0f}/{r.tokens[2]:.0f}" if r.tokens else "–"
         smi = None if r.smi_peak_mib is None else r.smi_peak_mib / 1024
         lines.append(
-            f"| {r.spec.name} | `{profile}` | {bxa} | {s.get('gradient_checkpointing', '–')} "
+            f"| {r.spec.name} | {profile} | {bxa} | {s.get('gradient_checkpointing', '–')} "
             f"| {s.get('dataloader_num_workers', '–')} | {s.get('use_liger_kernel', '–')} | {r.global_step or '–'} "
             f"| {r.wall:.1f} | {_fmt(r.train_runtime)} | {_fmt(smi)} | {_fmt(r.swift_memory_gib, 2)} "
             f"| {_fmt(r.final_loss, 4)} | {toks} | {speed} | {r.rc} |"
@@ -315,25 +351,38 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", action="append", dest="runs", metavar="SPEC",
                         help=f"PROFILE or 'NAME=PROFILE KEY=VALUE ...' (repeatable; default: {' '.join(DEFAULT_RUNS)})")
+    parser.add_argument("--direct-run", action="append", default=[], metavar="SPEC",
+                        help="like --run, but `python -m swift.cli.sft` with the planned argv (no `swift` script)")
     parser.add_argument("--model", type=Path, help="model folder (built here when missing)")
     parser.add_argument("--tokenizer", type=Path, default=DEFAULT_TOKENIZER, help="folder with the tokenizer files")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "swiftkit-gpu-bench")
     parser.add_argument("--logs", type=Path, help="logs and nvidia-smi samples (default: WORK/logs)")
     parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--timeout", type=float, default=480, help="seconds before a run is killed")
+    parser.add_argument("--prepare", action="store_true", help=argparse.SUPPRESS)  # build + warm up, then exit
     args = parser.parse_args(argv)
+    if args.prepare:
+        if not (args.model / "config.json").is_file():
+            build_model(args.model, args.tokenizer)
+        warm_up_gpu()
+        return 0
 
     specs = [Spec.parse(text) for text in (args.runs or DEFAULT_RUNS)]
+    for text in args.direct_run:
+        specs.append(Spec.parse(text))
+        specs[-1].direct = True
     model = args.model or args.work / "qwen2.5-7b-shape"
     logs = args.logs or args.work / "logs"
     for folder in (args.work, logs, args.results):
         folder.mkdir(parents=True, exist_ok=True)
     name, card_line = card()
     print(f"card: {card_line}; {versions()}", flush=True)
-    if not (model / "config.json").is_file():
-        build_model(model, args.tokenizer)
-    command = "python3 bench/gpu_bench.py " + " ".join(f"--run '{' '.join([s.name + '=' + s.profile, *s.overrides])}'"
-                                                          for s in specs)
+    # In a child process: a CUDA context held here would count in every run's nvidia-smi reading.
+    subprocess.run([sys.executable, __file__, "--prepare", "--model", str(model), "--tokenizer", str(args.tokenizer)],
+                   check=True)
+    command = "python3 bench/gpu_bench.py " + " ".join(
+        f"--{'direct-run' if s.direct else 'run'} '{' '.join([s.name + '=' + s.profile, *s.overrides])}'"
+        for s in specs)
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
     out = args.results / f"{slug}-{dt.date.today().isoformat()}.md"
     results: list[Result] = []
