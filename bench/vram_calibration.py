@@ -44,7 +44,7 @@ def run_rows() -> list[tuple[str, float, float]]:
             est = vram.peak(QWEN7B, batch=s["per_device_train_batch_size"], seq_len=int(r["tokens"][2]),
                             gradient_checkpointing=s["gradient_checkpointing"],
                             use_liger_kernel=bool(s.get("use_liger_kernel")))
-            rows.append((f"{path.stem.split('-runs-')[0]} run {r['spec']['name']}", r["smi_peak_mib"] / 1024, est.gib))
+            rows.append((f"run {r['spec']['name']} ({path.stem})", r["smi_peak_mib"] / 1024, est.gib))
     return rows
 
 
