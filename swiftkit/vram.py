@@ -18,7 +18,7 @@ Calibration (``bench/README.md`` has the tables): ``A`` and ``L`` were fitted to
 Qwen2.5-7B-shaped model on one H100 80GB (``bench/vram_probe.py``: batch 1-16, length 64-2048, checkpointing on
 and off), whose ``torch.cuda.max_memory_reserved`` they reproduce within ±1%; ``C`` and the Liger factor were
 fitted to the ``nvidia-smi`` peaks of real ``swiftkit train`` runs (``bench/gpu_bench.py``), which the estimate
-reproduces within ±3%.
+reproduces within ±2% (+3.3% for a run with LoRA dropout off, which the formula does not model).
 
 How it extrapolates: linearly in batch × length (attention through sdpa/flash holds no length² term; eager
 attention is not modelled). Activations scale with ``n × (h + i)`` and logits with ``V``: other Qwen2/Llama-style
