@@ -62,16 +62,20 @@ MARKS = {
 STEP = re.compile(r"Train:.*?\|\s*(\d+)/(\d+) \[")
 TOKENS = re.compile(r"Dataset Token Length: ([\d.]+)±[\d.]+, min=([\d.]+), max=([\d.]+), size=(\d+)")
 RUN_FOLDER = re.compile(r"^v(\d+)-\d{8}-\d{6}$")
-# `swiftkit plan sft`'s command run as `python -m swift.cli.sft` in a child: the `swift` script's own process
-# (it imports modelscope and torch only to start that child) is left out. Timed from this process's start.
+# `swiftkit train` with its runner starting `python -m swift.cli.sft` instead of the `swift` script, whose own
+# process imports modelscope and torch only to start that module in a child. Everything else is swiftkit's.
 DIRECT = """
-import os, subprocess, sys
-from swiftkit import jobs, profiles, swift_version
-lp = profiles.load(sys.argv[1], sys.argv[2:])
-cmd = jobs.train_command(lp, swift_version.installed_flavor())
+import sys
+from swiftkit import runner
+from swiftkit.cli import main
+
+def direct(command):
+    argv = list(command.argv)
+    return [sys.executable, "-m", "swift.cli.sft", *argv[2:]] if argv[:2] == ["swift", "sft"] else argv
+
+runner.resolved_argv = direct
 print("run sh: direct", flush=True)
-argv = [sys.executable, "-m", "swift.cli.sft", *cmd.argv[2:]]
-sys.exit(subprocess.call(argv, env={**os.environ, **cmd.env}))
+main(sys.argv[1:])
 """
 
 
@@ -82,7 +86,7 @@ class Spec:
     name: str
     profile: str
     overrides: list[str] = field(default_factory=list)
-    direct: bool = False  # run `swiftkit plan sft`'s argv as `python -m swift.cli.sft` (no `swift` script process)
+    direct: bool = False  # ms-swift started as `python -m swift.cli.sft` (no `swift` script process)
 
     @classmethod
     def parse(cls, text: str) -> Spec:
@@ -217,18 +221,22 @@ def _float(value: object) -> Optional[float]:
         return None
 
 
+def verbose_flag() -> list[str]:
+    """``--verbose`` where `swiftkit train` has it (it then shows ms-swift's output, which the phases are read from)."""
+    help_text = subprocess.run([sys.executable, "-m", "swiftkit", "train", "--help"], cwd=ROOT, capture_output=True,
+                               text=True).stdout
+    return ["--verbose"] if "--verbose" in help_text else []
+
+
 def run_one(spec: Spec, model: Path, work: Path, logs: Path, timeout: float) -> Result:
     """Run ``swiftkit train`` for one spec, sampling GPU memory, and collect what it reports."""
     output_dir = work / f"out_{spec.name}"
     shutil.rmtree(output_dir, ignore_errors=True)
     sets = ["model.model=" + str(model), "model.model_type=qwen2", "model.template=qwen2_5",
             f"output_dir={output_dir}", *spec.overrides]
-    argv = [sys.executable, "-m", "swiftkit", "train", "--profile", spec.profile]
-    for override in sets:
-        argv += ["--set", override]
+    train = ["train", "--profile", spec.profile, *[a for o in sets for a in ("--set", o)], *verbose_flag()]
+    argv = [sys.executable, *(["-c", DIRECT] if spec.direct else ["-m", "swiftkit"]), *train]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1"}
-    if spec.direct:  # what a runner that skips the `swift` script would do: plan, then ms-swift's sft module
-        argv = [sys.executable, "-c", DIRECT, spec.profile, *sets]
     smi_file = logs / f"smi_{spec.name}.txt"
     log_file = logs / f"log_{spec.name}.txt"
     with open(smi_file, "w") as smi_out:
@@ -313,7 +321,7 @@ def table(results: list[Result], card_line: str, command: str) -> str:
         "- model: random-init, Qwen2.5-7B-Instruct's exact shapes (7.62 B parameters, bf16), SmolLM2 tokenizer;"
         " data: each profile's own `data.datasets`",
         f"- command: `{command}`",
-        "- wall: `swiftkit train` start to exit (adapter saved; runs marked *direct*: `swiftkit plan`'s argv run as"
+        "- wall: `swiftkit train` start to exit (adapter saved; in runs marked *direct* swiftkit's runner starts"
         " `python -m swift.cli.sft`, without the `swift` script's process); train: ms-swift's train_runtime;"
         " smi peak: highest `nvidia-smi memory.used` sampled every 200 ms, less the card's use before the run"
         " (so: the run's own, CUDA context included);"
@@ -352,7 +360,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--run", action="append", dest="runs", metavar="SPEC",
                         help=f"PROFILE or 'NAME=PROFILE KEY=VALUE ...' (repeatable; default: {' '.join(DEFAULT_RUNS)})")
     parser.add_argument("--direct-run", action="append", default=[], metavar="SPEC",
-                        help="like --run, but `python -m swift.cli.sft` with the planned argv (no `swift` script)")
+                        help="like --run, with ms-swift started as `python -m swift.cli.sft` (no `swift` script)")
     parser.add_argument("--model", type=Path, help="model folder (built here when missing)")
     parser.add_argument("--tokenizer", type=Path, default=DEFAULT_TOKENIZER, help="folder with the tokenizer files")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "swiftkit-gpu-bench")
