@@ -97,6 +97,10 @@ class TrainSection(Section):
         default_factory=lambda: ["tensorboard"],
         description="Logging integrations ('none' skips tensorboard and its plots).",
     )
+    use_liger_kernel: bool = Field(
+        False,
+        description="Liger's fused Triton kernels (RMSNorm, SwiGLU, cross-entropy); needs 'pip install liger-kernel'.",
+    )
 
 
 class DatasetEntry(Section):

@@ -166,6 +166,8 @@ def render_sft(
     b.add("--save_total_limit", t.save_total_limit)
     b.add("--logging_steps", t.logging_steps)
     b.add("--dataloader_num_workers", t.dataloader_num_workers)
+    if t.use_liger_kernel:  # only when on, so profiles that leave it off render as before
+        b.add("--use_liger_kernel", True)
     b.add("--seed", t.seed)
     b.add("--data_seed", t.data_seed)
     if t.split_dataset_ratio:
