@@ -42,9 +42,16 @@ DEFAULT_TOKENIZER = Path.home() / ".cache/swiftkit/models/SmolLM2-135M-Instruct"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja")
 # Qwen2.5-7B-Instruct's config.json, less what does not shape memory or speed.
 QWEN25_7B = dict(
-    hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
-    num_key_value_heads=4, vocab_size=152064, tie_word_embeddings=False, max_position_embeddings=32768,
-    rope_theta=1000000.0, rms_norm_eps=1e-6,
+    hidden_size=3584,
+    intermediate_size=18944,
+    num_hidden_layers=28,
+    num_attention_heads=28,
+    num_key_value_heads=4,
+    vocab_size=152064,
+    tie_word_embeddings=False,
+    max_position_embeddings=32768,
+    rope_theta=1000000.0,
+    rms_norm_eps=1e-6,
 )
 DEFAULT_RUNS = ("4090d", "4090d-fast", "h100")
 BASELINE = "4090d"  # the article's recipe: speed-ups are against this run
@@ -138,7 +145,9 @@ def card() -> tuple[str, str]:
     """(name, 'name, memory, driver') of GPU 0."""
     out = subprocess.run(
         ["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader", "-i", "0"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     return out.split(",")[0].strip(), out
 
@@ -190,8 +199,9 @@ def warm_up_gpu() -> None:
     w = torch.randn(3584, 3584, device="cuda", dtype=torch.bfloat16)
     q = (x @ w).view(16, 128, 28, 128).transpose(1, 2)
     out = torch.nn.functional.scaled_dot_product_attention(q, q, q, is_causal=True)
-    loss = torch.nn.functional.cross_entropy(out.flatten(0, 2).float(), torch.zeros(16 * 28 * 128, dtype=torch.long,
-                                                                                    device="cuda"))
+    loss = torch.nn.functional.cross_entropy(
+        out.flatten(0, 2).float(), torch.zeros(16 * 28 * 128, dtype=torch.long, device="cuda")
+    )
     loss.backward()
     torch.cuda.synchronize()
     del x, w, q, out, loss
@@ -223,8 +233,9 @@ def _float(value: object) -> Optional[float]:
 
 def verbose_flag() -> list[str]:
     """``--verbose`` where `swiftkit train` has it (it then shows ms-swift's output, which the phases are read from)."""
-    help_text = subprocess.run([sys.executable, "-m", "swiftkit", "train", "--help"], cwd=ROOT, capture_output=True,
-                               text=True).stdout
+    help_text = subprocess.run(
+        [sys.executable, "-m", "swiftkit", "train", "--help"], cwd=ROOT, capture_output=True, text=True
+    ).stdout
     return ["--verbose"] if "--verbose" in help_text else []
 
 
@@ -232,8 +243,13 @@ def run_one(spec: Spec, model: Path, work: Path, logs: Path, timeout: float) -> 
     """Run ``swiftkit train`` for one spec, sampling GPU memory, and collect what it reports."""
     output_dir = work / f"out_{spec.name}"
     shutil.rmtree(output_dir, ignore_errors=True)
-    sets = ["model.model=" + str(model), "model.model_type=qwen2", "model.template=qwen2_5",
-            f"output_dir={output_dir}", *spec.overrides]
+    sets = [
+        "model.model=" + str(model),
+        "model.model_type=qwen2",
+        "model.template=qwen2_5",
+        f"output_dir={output_dir}",
+        *spec.overrides,
+    ]
     train = ["train", "--profile", spec.profile, *[a for o in sets for a in ("--set", o)], *verbose_flag()]
     argv = [sys.executable, *(["-c", DIRECT] if spec.direct else ["-m", "swiftkit"]), *train]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1"}
@@ -242,7 +258,8 @@ def run_one(spec: Spec, model: Path, work: Path, logs: Path, timeout: float) -> 
     with open(smi_file, "w") as smi_out:
         smi = subprocess.Popen(
             ["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits", "-lms", "200", "-i", "0"],
-            stdout=smi_out, stderr=subprocess.DEVNULL,
+            stdout=smi_out,
+            stderr=subprocess.DEVNULL,
         )
     marks: dict[str, float] = {}
     steps: dict[int, float] = {}
@@ -295,16 +312,33 @@ def run_one(spec: Spec, model: Path, work: Path, logs: Path, timeout: float) -> 
     settings = {}
     if folder and (folder / "args.json").is_file():
         args = json.loads((folder / "args.json").read_text(encoding="utf-8"))
-        keys = ("per_device_train_batch_size", "gradient_accumulation_steps", "gradient_checkpointing", "max_length",
-                "dataloader_num_workers", "use_liger_kernel", "attn_impl", "save_only_model", "report_to")
+        keys = (
+            "per_device_train_batch_size",
+            "gradient_accumulation_steps",
+            "gradient_checkpointing",
+            "max_length",
+            "dataloader_num_workers",
+            "use_liger_kernel",
+            "attn_impl",
+            "save_only_model",
+            "report_to",
+        )
         settings = {k: args.get(k) for k in keys}
     return Result(
-        spec=spec, rc=rc, wall=wall, marks=marks, steps=steps,
+        spec=spec,
+        rc=rc,
+        wall=wall,
+        marks=marks,
+        steps=steps,
         smi_peak_mib=max(samples) - baseline if samples and baseline is not None else None,
         smi_baseline_mib=baseline,
         swift_memory_gib=max(memories) if memories else None,
-        train_runtime=runtime, global_step=step, final_loss=losses[-1] if losses else None,
-        tokens=tokens, adapter=adapter, settings=settings,
+        train_runtime=runtime,
+        global_step=step,
+        final_loss=losses[-1] if losses else None,
+        tokens=tokens,
+        adapter=adapter,
+        settings=settings,
     )
 
 
@@ -357,10 +391,20 @@ def table(results: list[Result], card_line: str, command: str) -> str:
 
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--run", action="append", dest="runs", metavar="SPEC",
-                        help=f"PROFILE or 'NAME=PROFILE KEY=VALUE ...' (repeatable; default: {' '.join(DEFAULT_RUNS)})")
-    parser.add_argument("--direct-run", action="append", default=[], metavar="SPEC",
-                        help="like --run, with ms-swift started as `python -m swift.cli.sft` (no `swift` script)")
+    parser.add_argument(
+        "--run",
+        action="append",
+        dest="runs",
+        metavar="SPEC",
+        help=f"PROFILE or 'NAME=PROFILE KEY=VALUE ...' (repeatable; default: {' '.join(DEFAULT_RUNS)})",
+    )
+    parser.add_argument(
+        "--direct-run",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="like --run, with ms-swift started as `python -m swift.cli.sft` (no `swift` script)",
+    )
     parser.add_argument("--model", type=Path, help="model folder (built here when missing)")
     parser.add_argument("--tokenizer", type=Path, default=DEFAULT_TOKENIZER, help="folder with the tokenizer files")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "swiftkit-gpu-bench")
@@ -386,11 +430,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     name, card_line = card()
     print(f"card: {card_line}; {versions()}", flush=True)
     # In a child process: a CUDA context held here would count in every run's nvidia-smi reading.
-    subprocess.run([sys.executable, __file__, "--prepare", "--model", str(model), "--tokenizer", str(args.tokenizer)],
-                   check=True)
+    subprocess.run(
+        [sys.executable, __file__, "--prepare", "--model", str(model), "--tokenizer", str(args.tokenizer)], check=True
+    )
     command = "python3 bench/gpu_bench.py " + " ".join(
-        f"--{'direct-run' if s.direct else 'run'} '{' '.join([s.name + '=' + s.profile, *s.overrides])}'"
-        for s in specs)
+        f"--{'direct-run' if s.direct else 'run'} '{' '.join([s.name + '=' + s.profile, *s.overrides])}'" for s in specs
+    )
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
     out = args.results / f"{slug}-{dt.date.today().isoformat()}.md"
     results: list[Result] = []
@@ -398,13 +443,19 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"== {spec.name}: swiftkit train --profile {spec.profile} {' '.join(spec.overrides)}", flush=True)
         result = run_one(spec, model, args.work, logs, args.timeout)
         results.append(result)
-        print(f"RESULT {spec.name} rc={result.rc} wall={result.wall:.1f} train={_fmt(result.train_runtime)} "
-              f"smi_peak_MiB={result.smi_peak_mib} swift_mem={result.swift_memory_gib} steps={result.global_step} "
-              f"loss={result.final_loss} tokens={result.tokens} phases="
-              + json.dumps({k: None if v is None else round(v, 1) for k, v in result.phases().items()}), flush=True)
+        print(
+            f"RESULT {spec.name} rc={result.rc} wall={result.wall:.1f} train={_fmt(result.train_runtime)} "
+            f"smi_peak_MiB={result.smi_peak_mib} swift_mem={result.swift_memory_gib} steps={result.global_step} "
+            f"loss={result.final_loss} tokens={result.tokens} phases="
+            + json.dumps({k: None if v is None else round(v, 1) for k, v in result.phases().items()}),
+            flush=True,
+        )
         out.write_text(table(results, card_line, command), encoding="utf-8")  # after every run: partial results
-    (logs / "results.json").write_text(json.dumps([
-        {**r.__dict__, "spec": r.spec.__dict__, "phases": r.phases()} for r in results], indent=1, default=str))
+    (logs / "results.json").write_text(
+        json.dumps(
+            [{**r.__dict__, "spec": r.spec.__dict__, "phases": r.phases()} for r in results], indent=1, default=str
+        )
+    )
     print(table(results, card_line, command))
     print(f"written: {out}")
     return 0 if all(r.rc == 0 for r in results) else 1

@@ -14,10 +14,10 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from swiftkit import vram  # noqa: E402
+from swiftkit import shapes, vram  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "results" / "data"
-QWEN7B = vram.KNOWN_MODELS["Qwen/Qwen2.5-7B-Instruct"]
+QWEN7B = shapes.KNOWN["Qwen/Qwen2.5-7B-Instruct"]
 PROBE_OVERHEAD_GIB = 0.17  # allocator slack the probe fit left; the probe's peaks exclude the CUDA context
 
 
@@ -27,8 +27,13 @@ def probe_rows() -> list[tuple[str, float, float]]:
         for r in json.loads(path.read_text())["rows"]:
             if r.get("oom"):
                 continue
-            est = vram.peak(QWEN7B, batch=r["batch"], seq_len=r["length"], gradient_checkpointing=r["ckpt"],
-                            overhead_gib=PROBE_OVERHEAD_GIB)
+            est = vram.peak(
+                QWEN7B,
+                batch=r["batch"],
+                seq_len=r["length"],
+                gradient_checkpointing=r["ckpt"],
+                overhead_gib=PROBE_OVERHEAD_GIB,
+            )
             label = f"probe bs{r['batch']} × {r['length']} ckpt={'on' if r['ckpt'] else 'off'}"
             rows.append((label, r["reserved_gib"], est.gib))
     return rows
@@ -41,9 +46,13 @@ def run_rows() -> list[tuple[str, float, float]]:
             s = r["settings"]
             if r["rc"] != 0 or not r["tokens"] or not r["smi_peak_mib"]:
                 continue
-            est = vram.peak(QWEN7B, batch=s["per_device_train_batch_size"], seq_len=int(r["tokens"][2]),
-                            gradient_checkpointing=s["gradient_checkpointing"],
-                            use_liger_kernel=bool(s.get("use_liger_kernel")))
+            est = vram.peak(
+                QWEN7B,
+                batch=s["per_device_train_batch_size"],
+                seq_len=int(r["tokens"][2]),
+                gradient_checkpointing=s["gradient_checkpointing"],
+                use_liger_kernel=bool(s.get("use_liger_kernel")),
+            )
             rows.append((f"run {r['spec']['name']} ({path.stem})", r["smi_peak_mib"] / 1024, est.gib))
     return rows
 

@@ -31,15 +31,14 @@ estimate errs high there. Sequence lengths come from the profile's local dataset
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from . import embedded
 from .models import Profile
-from .readers import Record, read_records
+from .readers import records_only
+from .shapes import KNOWN, Shape, lora_params, shape_of
 
 GIB = 1024**3
 ACTIVATION_BYTES = 13.03  # A: bytes per token, per layer, per unit of (h + i), bf16, no checkpointing
@@ -51,54 +50,6 @@ DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "float32": 4}
 TEMPLATE_TOKENS_PER_MESSAGE = 6  # chat markup around each message (<|im_start|>role\n … <|im_end|>\n)
 DEFAULT_SYSTEM_TOKENS = 20  # a template's own system prompt when the profile sets none
 MAX_RECORDS = 200_000  # records read per dataset file for the length estimate
-LINEAR_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-
-
-@dataclass(frozen=True)
-class ModelShape:
-    """What the memory of a Qwen2/Llama-style decoder depends on (the names of its config.json)."""
-
-    hidden_size: int
-    intermediate_size: int
-    num_hidden_layers: int
-    num_attention_heads: int
-    num_key_value_heads: int
-    vocab_size: int
-    tie_word_embeddings: bool
-
-    @property
-    def kv_size(self) -> int:
-        return self.hidden_size // self.num_attention_heads * self.num_key_value_heads
-
-    def linear_dims(self) -> dict[str, tuple[int, int]]:
-        """(in, out) of each linear layer of one decoder layer."""
-        h, i, kv = self.hidden_size, self.intermediate_size, self.kv_size
-        return {
-            "q_proj": (h, h), "k_proj": (h, kv), "v_proj": (h, kv), "o_proj": (h, h),
-            "gate_proj": (h, i), "up_proj": (h, i), "down_proj": (i, h),
-        }
-
-    def parameters(self) -> int:
-        """Parameter count (Qwen2 layout: q/k/v biases, two RMSNorms a layer)."""
-        h, kv = self.hidden_size, self.kv_size
-        per_layer = sum(a * b for a, b in self.linear_dims().values()) + (h + 2 * kv) + 2 * h
-        embeddings = self.vocab_size * h * (1 if self.tie_word_embeddings else 2)
-        return self.num_hidden_layers * per_layer + embeddings + h
-
-    def lora_parameters(self, rank: int, target_modules: list[str]) -> int:
-        names = LINEAR_MODULES if "all-linear" in target_modules else [m for m in target_modules if m in LINEAR_MODULES]
-        dims = self.linear_dims()
-        return self.num_hidden_layers * sum(rank * (dims[m][0] + dims[m][1]) for m in names)
-
-
-# Hub models whose shapes are known without a download (their config.json values).
-KNOWN_MODELS: dict[str, ModelShape] = {
-    "Qwen/Qwen2.5-0.5B-Instruct": ModelShape(896, 4864, 24, 14, 2, 151936, True),
-    "Qwen/Qwen2.5-1.5B-Instruct": ModelShape(1536, 8960, 28, 12, 2, 151936, True),
-    "Qwen/Qwen2.5-3B-Instruct": ModelShape(2048, 11008, 36, 16, 2, 151936, True),
-    "Qwen/Qwen2.5-7B-Instruct": ModelShape(3584, 18944, 28, 28, 4, 152064, False),
-    "Qwen/Qwen2.5-14B-Instruct": ModelShape(5120, 13824, 48, 40, 8, 152064, False),
-}
 
 
 @dataclass(frozen=True)
@@ -108,38 +59,6 @@ class Estimate:
     gib: float
     breakdown: dict[str, float]
     note: str
-
-
-def shape_from_config(config: dict[str, Any]) -> Optional[ModelShape]:
-    """A shape from a config.json mapping; None when it lacks a field (e.g. a multimodal model)."""
-    try:
-        return ModelShape(
-            hidden_size=int(config["hidden_size"]),
-            intermediate_size=int(config["intermediate_size"]),
-            num_hidden_layers=int(config["num_hidden_layers"]),
-            num_attention_heads=int(config["num_attention_heads"]),
-            num_key_value_heads=int(config.get("num_key_value_heads") or config["num_attention_heads"]),
-            vocab_size=int(config["vocab_size"]),
-            tie_word_embeddings=bool(config.get("tie_word_embeddings", False)),
-        )
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-def model_shape(model: str) -> tuple[Optional[ModelShape], str]:
-    """The shape of a hub id in :data:`KNOWN_MODELS`, a local folder's config.json, or an embedded model."""
-    if model.removeprefix("hf::").removeprefix("ms::") in KNOWN_MODELS:
-        return KNOWN_MODELS[model.removeprefix("hf::").removeprefix("ms::")], f"shape of {model} (built-in table)"
-    folder = embedded.model_dir(model) if embedded.is_embedded(model) else Path(model).expanduser()
-    config = folder / "config.json"
-    if not config.is_file():
-        return None, f"no config.json for {model} and not in the built-in table"
-    try:
-        data = json.loads(config.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None, f"{config} is not readable JSON"
-    shape = shape_from_config(data) if isinstance(data, dict) else None
-    return shape, f"shape from {config}" if shape else f"{config} lacks a decoder's sizes"
 
 
 def estimate_tokens(text: str) -> int:
@@ -180,11 +99,10 @@ def sequence_tokens(profile: Profile) -> tuple[int, str]:
         path = Path(entry.path)
         if not path.is_file():
             return max_length, f"max_length {max_length} ({path} not found)"
-        for count, item in enumerate(read_records(path)):
+        for count, (_, value) in enumerate(records_only(path)):
             if count >= MAX_RECORDS:
                 break
-            if isinstance(item, Record):
-                longest = max(longest, record_tokens(item.value, system))
+            longest = max(longest, record_tokens(value, system))
         files.append(path.name)
     if longest == 0:
         return max_length, f"max_length {max_length} (no records read)"
@@ -194,7 +112,7 @@ def sequence_tokens(profile: Profile) -> tuple[int, str]:
 
 
 def peak(
-    shape: ModelShape,
+    shape: Shape,
     *,
     batch: int,
     seq_len: int,
@@ -208,17 +126,17 @@ def peak(
     """The formula of this module for explicit settings (``estimate`` fills them from a profile)."""
     size = DTYPE_BYTES[torch_dtype]
     scale = size / 2
-    n, h, i = shape.num_hidden_layers, shape.hidden_size, shape.intermediate_size
+    n, h, i = shape.layers, shape.hidden, shape.intermediate
     tokens = batch * seq_len
     layer = ACTIVATION_BYTES * (h + i) * scale * (LIGER_ACTIVATIONS if use_liger_kernel else 1.0)
     if gradient_checkpointing:
         activations = tokens * (n * 2 * h * scale + layer)
     else:
         activations = tokens * n * layer
-    logits = 0.0 if use_liger_kernel else tokens * shape.vocab_size * LOGIT_BYTES
+    logits = 0.0 if use_liger_kernel else tokens * shape.vocab * LOGIT_BYTES
     parts = {
-        "weights": shape.parameters() * size / GIB,
-        "lora": shape.lora_parameters(lora_rank, target_modules or ["all-linear"]) * LORA_STATE_BYTES / GIB,
+        "weights": shape.params * size / GIB,
+        "lora": lora_params(shape, lora_rank, target_modules or ["all-linear"]) * LORA_STATE_BYTES / GIB,
         "activations": activations / GIB,
         "logits": logits / GIB,
         "overhead": overhead_gib,
@@ -234,9 +152,11 @@ def estimate(profile: Profile, seq_len: Optional[int] = None) -> Optional[Estima
     """
     if profile.gpu is None:
         return None
-    shape, shape_note = model_shape(profile.model.model)
+    shape = shape_of(profile)
     if shape is None:
         return None
+    model = profile.model.model
+    shape_note = f"shape of {model} (built-in table)" if model in KNOWN else f"shape from {model}/config.json"
     if seq_len is None:
         seq_len, length_note = sequence_tokens(profile)
     else:

@@ -20,7 +20,11 @@ def test_same_optimizer_steps_and_schedule_as_the_article(name):
     assert a.per_device_train_batch_size * a.gradient_accumulation_steps == 16
     assert f.per_device_train_batch_size * f.gradient_accumulation_steps == 16
     assert (f.num_train_epochs, f.learning_rate, f.warmup_ratio, f.seed) == (
-        a.num_train_epochs, a.learning_rate, a.warmup_ratio, a.seed)
+        a.num_train_epochs,
+        a.learning_rate,
+        a.warmup_ratio,
+        a.seed,
+    )
     assert fast.lora == article.lora and fast.model == article.model and fast.data == article.data
     assert fast.system == article.system and fast.identity == article.identity
 
