@@ -90,7 +90,7 @@ def test_checkpointing_and_liger_only_lower_the_peak():
 def test_float32_weights_cost_twice_bf16():
     bf16 = vram.peak(QWEN7B, batch=1, seq_len=64, gradient_checkpointing=True)
     fp32 = vram.peak(QWEN7B, batch=1, seq_len=64, gradient_checkpointing=True, torch_dtype="float32")
-    assert fp32.breakdown["weights"] == pytest.approx(2 * bf16.breakdown["weights"], abs=0.01)
+    assert fp32.breakdown["weights"] == pytest.approx(2 * bf16.breakdown["weights"], abs=0.02)
 
 
 # ---------------------------------------------------------------- from profiles
