@@ -71,12 +71,13 @@ TOKENS = re.compile(r"Dataset Token Length: ([\d.]+)±[\d.]+, min=([\d.]+), max=
 RUN_FOLDER = re.compile(r"^v(\d+)-\d{8}-\d{6}$")
 # `swiftkit train` with its runner starting `python -m swift.cli.sft` instead of the `swift` script, whose own
 # process imports modelscope and torch only to start that module in a child. Everything else is swiftkit's.
+# (swiftkit's runner now does this itself; the patch is kept so older checkouts can be compared.)
 DIRECT = """
 import sys
 from swiftkit import runner
 from swiftkit.cli import main
 
-def direct(command):
+def direct(command, env=None):
     argv = list(command.argv)
     return [sys.executable, "-m", "swift.cli.sft", *argv[2:]] if argv[:2] == ["swift", "sft"] else argv
 

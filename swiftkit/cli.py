@@ -185,7 +185,23 @@ def plan(what: str, profile_name: str, overrides: tuple[str, ...], checkpoint: O
     else:
         command = render.render_export(lp.profile, flavor, str(inference.checkpoint_for(lp, checkpoint or "latest")))
     click.echo(f"# {render.remote_code_note(lp.profile, flavor)}", err=True)
+    if what == "sft":
+        _vram_note(lp.profile)
     click.echo(command.display())
+
+
+def _vram_note(profile) -> None:  # type: ignore[no-untyped-def]
+    from . import vram
+
+    found = vram.estimate(profile)
+    if found is None:
+        if profile.gpu is not None:
+            click.echo("# predicted peak GPU memory: unknown (the model's shape is not known offline)", err=True)
+        return
+    click.echo(f"# predicted peak GPU memory: {found.gib:.1f} GiB of {profile.gpu.memory_gb:g} GB ({found.note})", err=True)
+    problem = vram.warning(profile, found)
+    if problem:
+        click.echo(f"warning: {problem}", err=True)
 
 
 # ---------------------------------------------------------------- train / infer / export

@@ -95,9 +95,16 @@ def is_local_model(profile: Profile) -> bool:
     return embedded.is_embedded(model) or model.startswith(("/", ".", "~")) or os.path.isdir(model)
 
 
-def dataset_arg(entry: DatasetEntry) -> str:
+def dataset_arg(entry: DatasetEntry, profile: Optional[Profile] = None) -> str:
+    """The --dataset value of an entry as written (sampling of local files and ratios happen in prepare.py)."""
     if entry.hub is not None:
         return f"{entry.hub}#{entry.sample}" if entry.sample else entry.hub
+    if entry.replay is not None:
+        if profile is None:
+            raise SwiftkitError("a replay dataset needs its profile to find the cached answers.")
+        from .replay import replay_path
+
+        return shown_path(str(replay_path(profile, Path(entry.replay))))
     assert entry.path is not None
     return shown_path(entry.path)
 
@@ -147,7 +154,7 @@ def render_sft(
         b.add("--check_model", False)  # no hub look-up for a local folder
     b.add(flavor.tuner_flag, lora.tuner_type)
     b.add("--torch_dtype", t.torch_dtype)
-    b.add_list("--dataset", datasets if datasets is not None else [dataset_arg(d) for d in profile.data.datasets])
+    b.add_list("--dataset", datasets if datasets is not None else [dataset_arg(d, profile) for d in profile.data.datasets])
     b.add("--num_train_epochs", t.num_train_epochs)
     b.add("--per_device_train_batch_size", t.per_device_train_batch_size)
     b.add("--per_device_eval_batch_size", t.per_device_eval_batch_size)

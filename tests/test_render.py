@@ -19,10 +19,15 @@ V4 = flavor_for("4.6.0")
 
 
 def rendered(path: Path) -> dict[str, str]:
+    """What `swiftkit train` would run for this profile in a fixed run folder, and infer/export on a checkpoint."""
+    from swiftkit.prepare import plan_data
+
     lp = profiles.load(str(path))
     ck = FAKE_CHECKPOINT.replace("NAME", lp.name)
+    run_dir = Path(lp.profile.output_dir) / "v0-20260101-000000"
+    data = [d.argv_value for d in plan_data(lp.profile, run_dir)]
     return {
-        "sft": render.render_sft(lp.profile, V4).display(),
+        "sft": render.render_sft(lp.profile, V4, data, str(run_dir)).display(),
         "infer": render.render_infer(lp.profile, V4, ck).display(),
         "export": render.render_export(lp.profile, V4, ck).display(),
     }

@@ -55,6 +55,6 @@ def test_values_round_trip_through_ms_swift(path: Path):
     assert ns.target_modules == p.lora.target_modules
     assert ns.system == p.system
     assert ns.tuner_type == "lora"
-    assert ns.dataset == [render.dataset_arg(d) for d in p.data.datasets]
+    assert ns.dataset == [render.dataset_arg(d, p) for d in p.data.datasets]
     if p.identity:
         assert ns.model_name[-1] == p.identity.name and ns.model_author[-1] == p.identity.author
