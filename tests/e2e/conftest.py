@@ -1,11 +1,19 @@
 from __future__ import annotations
 
+import json
+import math
 import textwrap
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "datasets" / "identity.template.json"
+RECORDS = len(json.loads(TEMPLATE.read_text(encoding="utf-8")))  # what the tiny profile trains on
+
+
+def steps(records: int, batch: int, epochs: int = 1) -> int:
+    return math.ceil(records / batch) * epochs
 
 
 def tiny_profile(folder: Path, model: Path, **train: object) -> Path:
@@ -30,10 +38,7 @@ def tiny_profile(folder: Path, model: Path, **train: object) -> Path:
         """
         )
         + lines
-        + (
-            f"\ndata:\n  datasets:\n    - path: {ROOT / 'datasets' / 'identity.template.json'}\n"
-            f"output_dir: {folder / 'out'}\ninfer:\n  max_new_tokens: 8\n"
-        )
+        + (f"\ndata:\n  datasets:\n    - path: {TEMPLATE}\noutput_dir: {folder / 'out'}\ninfer:\n  max_new_tokens: 8\n")
     )
     path = folder / "tiny.yaml"
     path.write_text(text, encoding="utf-8")

@@ -21,7 +21,10 @@ def test_train_infer_export_cycle(tiny: Path):
     runs = checkpoints.scan(out)
     assert len(runs) == 1
     latest = checkpoints.latest(runs)
-    assert latest is not None and latest.step == 8  # 60 records / batch 8 -> 8 steps
+    from e2e.conftest import RECORDS, steps
+
+    expected_steps = steps(RECORDS, 8)
+    assert latest is not None and latest.step == expected_steps
     assert (latest.path / "adapter_model.safetensors").stat().st_size > 0
     # the template was filled into the run's own folder; the user's template is untouched
     rendered = (runs[0].path / "data" / "identity.jsonl").read_text(encoding="utf-8")
@@ -38,7 +41,8 @@ def test_train_infer_export_cycle(tiny: Path):
     summary = json.loads(reported.stdout)
     png = Path(summary["plot"])
     assert png == runs[0].path / "swiftkit-loss.png" and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert summary["steps"] == 8 and len(summary["losses"]) == 8 and summary["status"] == "ok"
+    assert summary["steps"] == expected_steps and len(summary["losses"]) == expected_steps
+    assert summary["status"] == "ok"
 
     answered = run_cli("infer", "--profile", str(tiny), "--prompt", "Who are you?", "--prompt", "你是谁？")
     assert answered.returncode == 0, answered.stderr[-3000:]

@@ -34,7 +34,7 @@ def processes_mentioning(text: str) -> list[int]:
 
 
 def test_interrupt_then_resume(tmp_path: Path, tiny_model: Path):
-    from e2e.conftest import tiny_profile
+    from e2e.conftest import RECORDS, steps, tiny_profile
 
     profile = tiny_profile(tmp_path, tiny_model, num_train_epochs=40, save_steps=5, save_total_limit=3)
     out = tmp_path / "out"
@@ -66,10 +66,11 @@ def test_interrupt_then_resume(tmp_path: Path, tiny_model: Path):
     record = json.loads((runs[0].path / "swiftkit-manifest.json").read_text())
     assert (record["status"], record["exit_code"]) == ("interrupted", 130)
     kept = checkpoints.latest(runs)
-    assert kept is not None and kept.step % 5 == 0 and kept.step < 320
+    per_epoch = steps(RECORDS, 8)
+    assert kept is not None and kept.step % 5 == 0 and kept.step < 40 * per_epoch
 
     resumed = run_cli(
-        "train", "--profile", str(profile), "--resume", "--set", f"train.num_train_epochs={kept.step // 8 + 2}"
+        "train", "--profile", str(profile), "--resume", "--set", f"train.num_train_epochs={kept.step // per_epoch + 2}"
     )
     assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
     runs = checkpoints.scan(out)
