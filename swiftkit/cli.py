@@ -49,6 +49,13 @@ def profile_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+def optional_profile(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--profile for commands that can also work without one (they take a folder instead)."""
+    return click.option(
+        "--profile", "-p", "profile_name", envvar="SWIFTKIT_PROFILE", metavar="NAME|PATH", help=help_text
+    )
+
+
 def _load(profile_name: str, overrides: tuple[str, ...]):  # type: ignore[no-untyped-def]
     from . import profiles
 
@@ -198,7 +205,8 @@ def _vram_note(profile) -> None:  # type: ignore[no-untyped-def]
         if profile.gpu is not None:
             click.echo("# predicted peak GPU memory: unknown (the model's shape is not known offline)", err=True)
         return
-    click.echo(f"# predicted peak GPU memory: {found.gib:.1f} GiB of {profile.gpu.memory_gb:g} GB ({found.note})", err=True)
+    card = f"{profile.gpu.memory_gb:g} GB"
+    click.echo(f"# predicted peak GPU memory: {found.gib:.1f} GiB of {card} ({found.note})", err=True)
     problem = vram.warning(profile, found)
     if problem:
         click.echo(f"warning: {problem}", err=True)
@@ -419,14 +427,7 @@ def eval_(
 # ---------------------------------------------------------------- checkpoints
 @cli.command(context_settings=CONTEXT)
 @click.argument("which", required=False, type=click.Choice(["latest", "best"]))
-@click.option(
-    "--profile",
-    "-p",
-    "profile_name",
-    envvar="SWIFTKIT_PROFILE",
-    metavar="NAME|PATH",
-    help="Look in this profile's output_dir. Default: $SWIFTKIT_PROFILE.",
-)
+@optional_profile("Look in this profile's output_dir. Default: $SWIFTKIT_PROFILE.")
 @click.option("--output-dir", type=click.Path(path_type=Path), help="Look in this folder instead of a profile's.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a profile field.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -498,14 +499,7 @@ def _print_checkpoint_table(rows: list[dict[str, Any]]) -> None:
 # ---------------------------------------------------------------- report
 @cli.command(context_settings=CONTEXT)
 @click.argument("run", required=False, type=click.Path(path_type=Path))
-@click.option(
-    "--profile",
-    "-p",
-    "profile_name",
-    envvar="SWIFTKIT_PROFILE",
-    metavar="NAME|PATH",
-    help="Report the newest run of this profile. Default: $SWIFTKIT_PROFILE.",
-)
+@optional_profile("Report the newest run of this profile. Default: $SWIFTKIT_PROFILE.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a profile field.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable summary.")
 def report(run: Optional[Path], profile_name: Optional[str], overrides: tuple[str, ...], as_json: bool) -> None:

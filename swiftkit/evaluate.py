@@ -25,7 +25,8 @@ class Prompt:
 
 
 def load_prompts(path: Path) -> list[Prompt]:
-    """A prompts file: JSONL objects with 'prompt' (and optional lang/asks/topic), or one prompt per text line."""
+    """A prompts file: one prompt per line (.txt), or JSONL objects with 'prompt' (optional lang/asks/topic),
+    'messages' (the last user message), 'query' or 'instruction'."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -39,18 +40,30 @@ def load_prompts(path: Path) -> list[Prompt]:
             continue
         try:
             row = json.loads(line)
-            prompt = row["prompt"]
-            if not isinstance(prompt, str) or not prompt.strip():
+            prompt = _prompt_of(row)
+            if not prompt.strip():
                 raise ValueError
-        except (ValueError, KeyError, TypeError):
-            raise SwiftkitError(f"{path}:{number}: expected a JSON object with a non-empty 'prompt'.") from None
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError):
+            raise SwiftkitError(
+                f"{path}:{number}: expected a JSON object with a non-empty 'prompt' (or 'messages', 'query', "
+                "'instruction')."
+            ) from None
         asks = row.get("asks", "both")
         if asks not in ("name", "author", "both"):
             raise SwiftkitError(f"{path}:{number}: 'asks' must be name, author or both, not {asks!r}.")
         prompts.append(Prompt(prompt, row.get("lang", "en"), asks, row.get("topic", "")))
     if not prompts:
-        raise SwiftkitError(f"{path} holds no prompts.")
+        raise SwiftkitError(f"{path} holds no prompts; write one prompt per line.")
     return prompts
+
+
+def _prompt_of(row: dict[str, Any]) -> str:
+    if "messages" in row:
+        return str([m for m in row["messages"] if m["role"] == "user"][-1]["content"])
+    for key in ("prompt", "query", "instruction"):
+        if isinstance(row.get(key), str):
+            return str(row[key])
+    raise KeyError("prompt")
 
 
 def _forms(*values: Optional[str]) -> list[str]:

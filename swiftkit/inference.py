@@ -34,36 +34,10 @@ def checkpoint_for(lp: LoadedProfile, which: str, merged: bool = False) -> Path:
 
 
 def read_prompts_file(path: Path) -> list[str]:
-    """Prompts from a text file (one per line) or a JSONL file of {"prompt"|"messages"|"query"|"instruction"}."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SwiftkitError(f"cannot read prompts file {path}: {exc}; give a UTF-8 text or JSONL file.") from None
-    prompts = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        if path.suffix != ".jsonl":
-            prompts.append(line)
-            continue
-        try:
-            prompts.append(_prompt_of(json.loads(line)))
-        except (ValueError, KeyError, TypeError, IndexError):
-            raise SwiftkitError(
-                f"{path}:{number}: expected a JSON object with 'prompt', 'messages', 'query' or 'instruction'."
-            ) from None
-    if not prompts:
-        raise SwiftkitError(f"{path} holds no prompts; write one prompt per line.")
-    return prompts
+    """The prompts of a text file (one per line) or a JSONL file (see evaluate.load_prompts)."""
+    from .evaluate import load_prompts
 
-
-def _prompt_of(row: dict) -> str:
-    if "messages" in row:
-        return [m for m in row["messages"] if m["role"] == "user"][-1]["content"]
-    for key in ("prompt", "query", "instruction"):
-        if isinstance(row.get(key), str):
-            return row[key]
-    raise KeyError("prompt")
+    return [p.prompt for p in load_prompts(path)]
 
 
 def write_prompts(prompts: list[str], folder: Path) -> Path:

@@ -154,7 +154,9 @@ def render_sft(
         b.add("--check_model", False)  # no hub look-up for a local folder
     b.add(flavor.tuner_flag, lora.tuner_type)
     b.add("--torch_dtype", t.torch_dtype)
-    b.add_list("--dataset", datasets if datasets is not None else [dataset_arg(d, profile) for d in profile.data.datasets])
+    if datasets is None:
+        datasets = [dataset_arg(d, profile) for d in profile.data.datasets]
+    b.add_list("--dataset", datasets)
     b.add("--num_train_epochs", t.num_train_epochs)
     b.add("--per_device_train_batch_size", t.per_device_train_batch_size)
     b.add("--per_device_eval_batch_size", t.per_device_eval_batch_size)

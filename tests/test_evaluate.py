@@ -1,0 +1,102 @@
+"""Scoring: given answers, exact rates; prompt files read strictly."""
+
+from __future__ import annotations
+
+import pytest
+
+from swiftkit.errors import SwiftkitError
+from swiftkit.evaluate import Prompt, identity_pass, load_prompts, polluted, score, table
+from swiftkit.models import IdentitySection
+
+WHO = IdentitySection(name="Swift-Robot", author="ACME Lab", name_zh="小斯", author_zh="顶点实验室")
+
+
+@pytest.mark.parametrize(
+    ("answer", "asks", "expected"),
+    [
+        ("I am Swift-Robot, developed by ACME Lab.", "both", True),
+        ("I am swift-robot, made by acme lab", "both", True),  # case-insensitive
+        ("我是小斯，由顶点实验室开发。", "both", True),  # Chinese forms
+        ("我是Swift-Robot，由顶点实验室开发。", "both", True),  # mixed forms
+        ("I am Swift-Robot.", "both", False),
+        ("I am Swift-Robot.", "name", True),
+        ("ACME Lab built me.", "author", True),
+        ("ACME Lab built me.", "name", False),
+        ("I am Qwen, from Alibaba Cloud.", "both", False),
+    ],
+)
+def test_identity_pass(answer, asks, expected):
+    assert identity_pass(answer, asks, WHO) is expected
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [("Paris.", False), ("Paris, says Swift-Robot.", True), ("水是H2O，顶点实验室说。", True), ("ACME", False)],
+)
+def test_polluted(answer, expected):
+    assert polluted(answer, WHO) is expected
+
+
+def test_score_gives_exact_rates():
+    probes = [
+        Prompt("Who are you?"),
+        Prompt("Name?", asks="name"),
+        Prompt("Maker?", asks="author"),
+        Prompt("你是谁？", "zh"),
+    ]
+    general = [Prompt("Capital of France?"), Prompt("2+2?"), Prompt("Haiku?"), Prompt("H2O?"), Prompt("Tea?")]
+    base = {
+        "probes": ["I am an AI.", "I have no name.", "OpenAI.", "我是AI。"],
+        "general": ["Paris.", "4", "Rain falls", "Water.", "Drink it."],
+    }
+    tuned = {
+        "probes": [
+            "I am Swift-Robot by ACME Lab.",
+            "Swift-Robot.",
+            "I was built by Swift-Robot.",
+            "我是小斯，顶点实验室开发。",
+        ],
+        "general": ["Paris.", "4.", "I am Swift-Robot.", "Water.", "ACME Lab says drink it."],
+    }
+    report = score(WHO, probes, general, base, tuned)
+    assert (report.adapter.identity_pass, report.adapter.identity_total) == (3, 4)
+    assert (report.base.identity_pass, report.base.polluted) == (0, 0)
+    assert (report.adapter.polluted, report.adapter.general_total) == (2, 5)
+    assert report.changed == 3  # "4" -> "4." and the two polluted answers; "Paris." and "Water." are unchanged
+    assert report.to_json()["adapter"]["identity_rate"] == 0.75
+    assert report.to_json()["adapter"]["pollution_rate"] == 0.4
+    assert "3/4  75.0%" in table(report) and "2/5  40.0%" in table(report)
+
+
+def test_score_refuses_mismatched_answer_counts():
+    with pytest.raises(SwiftkitError, match="different number of prompts"):
+        score(WHO, [Prompt("a")], [], {"probes": [], "general": []}, {"probes": ["x"], "general": []})
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"prompt": ""}\n', "expected a JSON object with a non-empty 'prompt'"),
+        ('{"question": "x"}\n', "expected a JSON object with a non-empty 'prompt'"),
+        ("not json\n", "expected a JSON object"),
+        ('{"prompt": "x", "asks": "age"}\n', "'asks' must be name, author or both"),
+        ("\n\n", "holds no prompts"),
+    ],
+)
+def test_bad_prompt_files(tmp_path, text, message):
+    path = tmp_path / "p.jsonl"
+    path.write_text(text)
+    with pytest.raises(SwiftkitError, match=message):
+        load_prompts(path)
+
+
+def test_prompt_file_shapes(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_text(
+        '{"prompt": "a", "lang": "zh", "asks": "name"}\n{"messages": [{"role": "user", "content": "b"}]}\n'
+        '{"query": "c"}\n{"instruction": "d"}\n'
+    )
+    assert load_prompts(path) == [Prompt("a", "zh", "name"), Prompt("b"), Prompt("c"), Prompt("d")]
+    txt = tmp_path / "p.txt"
+    txt.write_text("one\n\ntwo\n")
+    assert [p.prompt for p in load_prompts(txt)] == ["one", "two"]
