@@ -523,7 +523,7 @@ def report(run: Optional[Path], profile_name: Optional[str], overrides: tuple[st
     if as_json:
         click.echo(json_.dumps(core.to_json(summary, png), indent=2))
         return
-    click.echo(summary_text(summary, profile_name or "P"))
+    click.echo(summary_text(summary, profile_name))
     click.echo(f"Loss plot:    {png}")
 
 

@@ -103,7 +103,7 @@ class TrainDisplay:
         self.out.flush()
 
 
-def summary_text(s: RunSummary, profile_ref: str) -> str:
+def summary_text(s: RunSummary, profile_ref: Optional[str]) -> str:
     lines = [f"Run folder:   {s.run_dir}"]
     if s.checkpoint:
         lines.append(f"Checkpoint:   {s.checkpoint}")
@@ -118,7 +118,7 @@ def summary_text(s: RunSummary, profile_ref: str) -> str:
     lines.append(
         f"Peak memory:  {_fmt(s.peak_memory_gib, '.1f')} GiB" if s.peak_memory_gib else "Peak memory:  - (CPU run)"
     )
-    if s.status == "ok":
+    if s.status == "ok" and profile_ref:
         lines += [
             "Next:",
             f"  make infer PROFILE={profile_ref}",

@@ -54,6 +54,9 @@ def plot(summary: RunSummary, out: Path) -> Path:
     if summary.eval_losses:
         steps, losses = zip(*summary.eval_losses, strict=True)
         ax.plot(steps, losses, marker="s", markersize=4, label="eval loss")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("loss")
     ax.set_title(Path(summary.run_dir).name)
