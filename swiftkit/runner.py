@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Optional, TextIO
@@ -60,22 +61,38 @@ class _Terminated(Exception):
 
 
 def _stop_group(proc: subprocess.Popen[bytes], grace: float = GRACE_SECONDS) -> None:
-    """SIGINT the whole group (ms-swift saves nothing mid-step, but exits cleanly), then TERM, then KILL."""
-    for sig, wait in ((signal.SIGINT, grace), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            proc.wait(timeout=wait)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-    # children of the group may outlive the leader: make sure none is left
+    """SIGINT the whole group (ms-swift exits cleanly), then TERM, then KILL.
+
+    Another Ctrl-C or SIGTERM while waiting skips straight to the next, harder signal instead of interrupting the
+    clean-up itself.
+    """
+    hurry = threading.Event()
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = {}
+    if in_main:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda *_: hurry.set())
     try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+        for sig, wait in ((signal.SIGINT, grace), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+            hurry.clear()
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                break
+            deadline = time.monotonic() + wait
+            while proc.poll() is None and time.monotonic() < deadline and not hurry.is_set():
+                time.sleep(0.1)
+            if proc.poll() is not None:
+                break
+        # children of the group may outlive the leader: make sure none is left
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def run(

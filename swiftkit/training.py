@@ -157,7 +157,11 @@ def run_train(lp: LoadedProfile, plan: TrainPlan, **run_options: object) -> Trai
         manifest.write(plan.run_dir, record)
         log = plan.run_dir / "swiftkit-train.log"
         started = time.monotonic()
-        code = runner.run(plan.command, log_path=log, pass_fds=(lock.fd,) if lock.fd else (), **run_options)  # type: ignore[arg-type]
+        try:
+            code = runner.run(plan.command, log_path=log, pass_fds=(lock.fd,) if lock.fd else (), **run_options)  # type: ignore[arg-type]
+        except BaseException:
+            manifest.finish(plan.run_dir, record, -1, "failed", wall_seconds=round(time.monotonic() - started, 1))
+            raise
         wall = time.monotonic() - started
         status = "ok" if code == 0 else "interrupted" if code == runner.INTERRUPTED else "failed"
         summary = summarise(plan.run_dir, read_events(plan.run_dir), status, code, wall)
