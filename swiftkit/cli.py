@@ -230,8 +230,7 @@ def train(profile_name: str, overrides: tuple[str, ...], resume: bool, dry_run: 
     """
     from datetime import datetime
 
-    from . import inference, progress, training
-    from .cli_progress import TrainDisplay, summary_text
+    from . import training
 
     lp = _load(profile_name, overrides)
     flavor = _flavor()
@@ -242,6 +241,9 @@ def train(profile_name: str, overrides: tuple[str, ...], resume: bool, dry_run: 
         _notes(plan_)
         return
     training.refuse_on_errors(training.check_data(lp, plan_))  # the user's data, before any model loads
+    from . import inference, progress
+    from .cli_progress import TrainDisplay, summary_text
+
     training.ensure_model(lp)
     if inference.ensure_replays(lp, flavor):  # self-replay data made now: plan again with it
         plan_ = training.plan_train(lp, flavor, now=now, resume=resume)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Optional
 
@@ -148,14 +149,14 @@ class Linter:
         self.first_seen: dict[str, int] = {}
         self.languages: Counter[str] = Counter()
         self.count = 0
-        self.tokenizer = _load_tokenizer(settings.tokenizer) if settings.tokenizer else None
+        self.measure = settings.tokenizer is not None and bool(settings.max_length)
 
     def add_fast(self, fmt: str, record: dict[str, Any], position: int) -> None:
         """A record that passed the fast schema check: its fields are known strings."""
         if fmt != "alpaca":
             self.add(fmt, record, position)
             return
-        if self.count < MAX_SCANNED or self.tokenizer is not None:
+        if self.count < MAX_SCANNED or self.measure:
             instruction, extra = record["instruction"], record.get("input")
             question = f"{instruction}\n{extra}" if extra else instruction
             strings = [(k, v) for k, v in record.items() if type(v) is str]
@@ -193,9 +194,15 @@ class Linter:
             self.languages[language_of(ex.question) if ex.question else "en"] += 1
             if self.settings.check_identity:
                 self._identity(ex, position)
-        if self.tokenizer is not None and self.settings.max_length:
+        if self.measure:
             text = "\n".join(t for _, t in ex.strings)
-            tokens = len(self.tokenizer.encode(text).ids) + TEMPLATE_OVERHEAD_TOKENS
+            # a token covers at least one UTF-8 byte (plus at most a word-start marker): short records need no
+            # tokenizer, so the tokenizer loads only when some record could be too long
+            bound = len(text.encode("utf-8")) + text.count(" ") + TEMPLATE_OVERHEAD_TOKENS
+            if bound <= (self.settings.max_length or 0):
+                return
+            tokenizer = _load_tokenizer(self.settings.tokenizer)
+            tokens = len(tokenizer.encode(text).ids) + TEMPLATE_OVERHEAD_TOKENS
             if tokens > self.settings.max_length:
                 self._add(
                     position,
@@ -296,7 +303,9 @@ def _found(text: str, patterns: tuple[re.Pattern[str], ...]) -> set[str]:
     return out
 
 
+@lru_cache(maxsize=4)
 def _load_tokenizer(path: Path):  # type: ignore[no-untyped-def]
+    """Loaded once per process (a 3.5 MB tokenizer.json takes ~0.1 s)."""
     from tokenizers import Tokenizer
 
     return Tokenizer.from_file(str(path))
