@@ -93,20 +93,12 @@ def check_checkpoint(path: Path, step: int) -> str:
 
 def read_log(run_dir: Path) -> list[dict[str, Any]]:
     """logging.jsonl entries; unreadable lines (a run killed mid-write) are skipped."""
-    path = run_dir / "logging.jsonl"
-    entries: list[dict[str, Any]] = []
+    from .progress import json_objects
+
     try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        return json_objects((run_dir / "logging.jsonl").read_text(encoding="utf-8", errors="replace").splitlines())
     except OSError:
-        return entries
-    for line in lines:
-        try:
-            value = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(value, dict):
-            entries.append(value)
-    return entries
+        return []
 
 
 def step_of(entry: dict[str, Any]) -> Optional[int]:

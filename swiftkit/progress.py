@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -86,6 +87,19 @@ def parse(entry: dict[str, Any]) -> Event:
     return Event("other", **common)
 
 
+def json_objects(lines: Iterable[str | bytes]) -> list[dict[str, Any]]:
+    """The JSON objects among ``lines``; others (a line cut by a killed run, blanks) are skipped."""
+    objects = []
+    for line in lines:
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            objects.append(value)
+    return objects
+
+
 class LogFollower:
     """Reads new complete lines of a growing logging.jsonl (a partly written last line waits for its end)."""
 
@@ -105,15 +119,7 @@ class LogFollower:
         data = self.partial + data
         lines = data.split(b"\n")
         self.partial = lines.pop()
-        events = []
-        for line in lines:
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(entry, dict):
-                events.append(parse(entry))
-        return events
+        return [parse(entry) for entry in json_objects(lines)]
 
 
 @dataclass
