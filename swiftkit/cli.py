@@ -629,12 +629,5 @@ def identity_render(
     click.echo(f"Wrote {count} records to {output}")
 
 
-def _tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
 def main(argv: Optional[list[str]] = None) -> None:
     cli.main(args=argv, prog_name="swiftkit")

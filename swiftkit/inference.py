@@ -88,7 +88,9 @@ def answer_prompts(
         if code == runner.INTERRUPTED:
             raise KeyboardInterrupt
         if code != 0:
-            tail = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-15:])
+            from .progress import tail as log_tail
+
+            tail = log_tail(log, 15)
             raise SwiftkitError(f"swift infer failed (exit {code}):\n{tail}")
         return read_answers(result_file, prompts)
 
