@@ -74,7 +74,7 @@ RUN_FOLDER = re.compile(r"^v(\d+)-\d{8}-\d{6}$")
 # (swiftkit's runner now does this itself; the patch is kept so older checkouts can be compared.)
 DIRECT = """
 import sys
-from swiftkit import runner
+from swiftkit.swift import runner
 from swiftkit.cli import main
 
 def direct(command, env=None):

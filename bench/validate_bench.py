@@ -32,7 +32,7 @@ CHILD = {
     "swiftkit": """
 import sys, time, resource
 from pathlib import Path
-from swiftkit import validate
+from swiftkit.data import validate
 t = time.perf_counter()
 report = validate.validate_paths([Path(sys.argv[1])])
 dt = time.perf_counter() - t
@@ -42,7 +42,7 @@ print(dt, report.files[0].records, resource.getrusage(resource.RUSAGE_SELF).ru_m
     "jsonschema": """
 import sys, time, json, resource
 from jsonschema import Draft202012Validator
-from swiftkit.validate import schema
+from swiftkit.data.validate import schema
 validator = Draft202012Validator(schema("alpaca"))
 t = time.perf_counter()
 path = sys.argv[1]

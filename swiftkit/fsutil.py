@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .errors import SwiftkitError
+from swiftkit.errors import SwiftkitError
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, force: bool = True) -> Path:
@@ -39,6 +41,22 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, force: bool
     return target
 
 
+@contextmanager
+def replacing(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` for a writer that needs a file name (e.g. matplotlib); it replaces
+    ``path`` only when the block ends without an error, and never lingers."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix or ".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
 def atomic_write_text(path: str | os.PathLike[str], text: str, *, force: bool = True) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"), force=force)
 
@@ -46,3 +64,16 @@ def atomic_write_text(path: str | os.PathLike[str], text: str, *, force: bool = 
 def atomic_write_json(path: str | os.PathLike[str], obj: Any, *, force: bool = True) -> Path:
     text = json.dumps(obj, ensure_ascii=False, indent=2) + "\n"
     return atomic_write_text(path, text, force=force)
+
+
+def shown_path(path: str) -> str:
+    """A local path as it goes into argv: relative to the current folder when inside it, never starting with '-'."""
+    p = Path(path)
+    if p.is_absolute():
+        try:
+            text = str(p.relative_to(Path.cwd()))
+        except ValueError:
+            text = str(p)
+    else:
+        text = path
+    return text if not text.startswith("-") else os.path.join(".", text)

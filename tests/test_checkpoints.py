@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
-from swiftkit import checkpoints
 from swiftkit.errors import SwiftkitError
+from swiftkit.runs import checkpoints
 
 
 def ck(

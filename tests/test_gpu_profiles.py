@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers import sft_command
 
-from swiftkit import profiles, render
-from swiftkit.swift_version import flavor_for
+from swiftkit.config import profiles
+from swiftkit.swift.version import flavor_for
 
 ROOT = Path(__file__).resolve().parent.parent
 V4 = flavor_for("4.6.0")
@@ -39,7 +40,7 @@ def test_profile_files_extend_the_article_and_show_their_command(name):
 
 
 def test_liger_renders_only_when_on():
-    off = render.render_sft(profiles.load("h100").profile, V4).argv
-    on = render.render_sft(profiles.load("h100", ["train.use_liger_kernel=true"]).profile, V4).argv
+    off = sft_command(profiles.load("h100").profile, V4).argv
+    on = sft_command(profiles.load("h100", ["train.use_liger_kernel=true"]).profile, V4).argv
     assert "--use_liger_kernel" not in off
     assert on[on.index("--use_liger_kernel") + 1] == "true"

@@ -13,12 +13,12 @@ import pytest
 from conftest import run_cli
 
 from swiftkit.errors import SwiftkitError
-from swiftkit.lock import LOCK_NAME, RunLock
+from swiftkit.runs.lock import LOCK_NAME, RunLock
 
 ROOT = Path(__file__).resolve().parent.parent
 HOLDER = """
 import sys, time
-from swiftkit.lock import RunLock
+from swiftkit.runs.lock import RunLock
 RunLock(sys.argv[1]).acquire(run_dir="held-by-test")
 print("held", flush=True)
 time.sleep(600)

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from swiftkit import profiles
+from swiftkit.config import profiles
+from swiftkit.data.prepare import plan_data, sample_indices, write_data
 from swiftkit.errors import SwiftkitError
-from swiftkit.prepare import plan_data, sample_indices, write_data
 
 
 def records(n: int, tag: str) -> list[dict]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
-from swiftkit import profiles
+from swiftkit.config import profiles
 from swiftkit.errors import SwiftkitError
 
 MINIMAL = """
@@ -61,7 +61,7 @@ def test_4090d_is_the_articles_recipe():
 def test_every_field_has_a_description():
     from pydantic import BaseModel
 
-    from swiftkit.models import Profile
+    from swiftkit.config.schema import Profile
 
     seen: set[type] = set()
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from swiftkit import progress
-from swiftkit.cli_progress import TrainDisplay, plain_line, summary_text
+from swiftkit.cli.display import TrainDisplay, plain_line, summary_text
+from swiftkit.runs import progress
 
 REAL_LOG = Path(__file__).parent / "data" / "logging.jsonl"  # ms-swift 4.6.0, tiny model, 7 steps, eval every 4
 
@@ -96,9 +96,10 @@ def test_failure_hints(log_tail, expected):
 
 
 def test_manifest_contents(tmp_path, repo_root):
-    from swiftkit import manifest, profiles
-    from swiftkit.prepare import PreparedEntry
-    from swiftkit.render import Command
+    from swiftkit.config import profiles
+    from swiftkit.data.prepare import PreparedEntry
+    from swiftkit.runs import manifest
+    from swiftkit.swift.render import Command
 
     lp = profiles.load("cpu-demo", ["train.max_length=300"])
     command = Command(["swift", "sft", "--max_length", "300"], {"CUDA_VISIBLE_DEVICES": ""})

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from swiftkit import readers
+from swiftkit.data import readers
 
 values = st.recursive(
     st.none()

@@ -7,9 +7,11 @@ import shlex
 from pathlib import Path
 
 import pytest
+from helpers import sft_command
 
-from swiftkit import profiles, render
-from swiftkit.swift_version import flavor_for
+from swiftkit.config import profiles
+from swiftkit.swift import render
+from swiftkit.swift.version import flavor_for
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -20,14 +22,10 @@ V4 = flavor_for("4.6.0")
 
 def rendered(path: Path) -> dict[str, str]:
     """What `swiftkit train` would run for this profile in a fixed run folder, and infer/export on a checkpoint."""
-    from swiftkit.prepare import plan_data
-
     lp = profiles.load(str(path))
     ck = FAKE_CHECKPOINT.replace("NAME", lp.name)
-    run_dir = Path(lp.profile.output_dir) / "v0-20260101-000000"
-    data = [d.argv_value for d in plan_data(lp.profile, run_dir)]
     return {
-        "sft": render.render_sft(lp.profile, V4, data, str(run_dir)).display(),
+        "sft": sft_command(lp.profile, V4).display(),
         "infer": render.render_infer(lp.profile, V4, ck).display(),
         "export": render.render_export(lp.profile, V4, ck).display(),
     }
@@ -81,7 +79,7 @@ def _flags(argv: list[str]) -> dict[str, list[str]]:
 
 def test_4090d_reproduces_every_setting_of_the_article():
     lp = profiles.load("4090d")
-    cmd = render.render_sft(lp.profile, V4)
+    cmd = sft_command(lp.profile, V4)
     assert cmd.env == {"CUDA_VISIBLE_DEVICES": "0"}
     ours = _flags(cmd.argv)
     article = _flags(shlex.split(" ".join(ARTICLE_4X.split()))[1:])
@@ -112,7 +110,7 @@ def _norm(value: str) -> object:
 def test_flags_follow_the_installed_major_version(version, flag, backend):
     lp = profiles.load("4090d")
     flavor = flavor_for(version)
-    sft = render.render_sft(lp.profile, flavor).argv
+    sft = sft_command(lp.profile, flavor).argv
     assert flag in sft and ("--train_type" if flag == "--tuner_type" else "--tuner_type") not in sft
     infer = render.render_infer(lp.profile, flavor, "ck").argv
     assert infer[infer.index("--infer_backend") + 1] == backend
@@ -128,14 +126,14 @@ def test_unsupported_versions_are_refused(version):
 
 def test_values_starting_with_a_dash_stay_values():
     lp = profiles.load("4090d", ["system=-be brief", "output_dir=-out"])
-    argv = render.render_sft(lp.profile, V4).argv
+    argv = sft_command(lp.profile, V4).argv
     assert "--system=-be brief" in argv
-    assert "--output_dir" in argv and argv[argv.index("--output_dir") + 1] == "./-out"
+    assert "--output_dir" in argv and argv[argv.index("--output_dir") + 1] == "./-out/v0-20260101-000000"
 
 
 def test_cpu_profile_hides_gpus_and_skips_hub_check():
     lp = profiles.load("cpu-demo")
-    cmd = render.render_sft(lp.profile, V4)
+    cmd = sft_command(lp.profile, V4)
     assert cmd.env == {"CUDA_VISIBLE_DEVICES": ""}
     assert cmd.argv[cmd.argv.index("--check_model") + 1] == "false"
     assert cmd.argv[cmd.argv.index("--model") + 1] == "/cache/swiftkit/models/SmolLM2-135M-Instruct"
@@ -159,7 +157,7 @@ def test_display_is_one_pasteable_line():
 def test_remote_code_is_off_unless_the_profile_opts_in(trust, expected):
     lp = profiles.load("4090d", [f"model.trust_remote_code={str(trust).lower()}"])
     for argv in (
-        render.render_sft(lp.profile, V4).argv,
+        sft_command(lp.profile, V4).argv,
         render.render_infer(lp.profile, V4, "ck").argv,
         render.render_export(lp.profile, V4, "ck").argv,
     ):

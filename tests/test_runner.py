@@ -8,8 +8,8 @@ import sys
 import threading
 import time
 
-from swiftkit import runner
-from swiftkit.render import Command
+from swiftkit.swift import runner
+from swiftkit.swift.render import Command
 
 STUBBORN = (
     "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); print('ready', flush=True); time.sleep(60)"

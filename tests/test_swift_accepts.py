@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers import sft_command
 
-from swiftkit import profiles, render
-from swiftkit.swift_version import installed_flavor
+from swiftkit.config import profiles
+from swiftkit.data.resolve import resolve_run
+from swiftkit.swift import render
+from swiftkit.swift.version import installed_flavor
 
 pytest.importorskip("swift")
 from swift_parser import parse  # noqa: E402
@@ -21,7 +24,7 @@ def commands(path: Path) -> dict[str, render.Command]:
     flavor = installed_flavor()
     ck = f"output/{lp.name}/v0-20260101-000000/checkpoint-40"
     return {
-        "sft": render.render_sft(lp.profile, flavor),
+        "sft": sft_command(lp.profile, flavor),
         "infer": render.render_infer(lp.profile, flavor, ck),
         "batch-infer": render.render_infer(lp.profile, flavor, ck, "prompts.jsonl", "results.jsonl"),
         "export": render.render_export(lp.profile, flavor, ck),
@@ -41,7 +44,7 @@ def test_every_rendered_argv_parses_with_no_unknown_flags(path: Path):
 def test_values_round_trip_through_ms_swift(path: Path):
     lp = profiles.load(str(path))
     p = lp.profile
-    ns, _ = parse("sft", render.render_sft(p, installed_flavor()).argv[2:])
+    ns, _ = parse("sft", sft_command(p, installed_flavor()).argv[2:])
     t = p.train
     assert ns.num_train_epochs == t.num_train_epochs
     assert ns.per_device_train_batch_size == t.per_device_train_batch_size
@@ -55,6 +58,6 @@ def test_values_round_trip_through_ms_swift(path: Path):
     assert ns.target_modules == p.lora.target_modules
     assert ns.system == p.system
     assert ns.tuner_type == "lora"
-    assert ns.dataset == [render.dataset_arg(d, p) for d in p.data.datasets]
+    assert ns.dataset == [d.argv_value for d in resolve_run(p, Path(p.output_dir) / "v0").data]
     if p.identity:
         assert ns.model_name[-1] == p.identity.name and ns.model_author[-1] == p.identity.author

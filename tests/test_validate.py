@@ -10,9 +10,9 @@ from conftest import run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from swiftkit import validate
-from swiftkit.lint import LintSettings
-from swiftkit.models import IdentitySection
+from swiftkit.config.schema import IdentitySection
+from swiftkit.data import validate
+from swiftkit.data.lint import LintSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from swiftkit import profiles, shapes, vram
-from swiftkit.models import Profile
+from swiftkit.config import profiles
+from swiftkit.config.schema import Profile
+from swiftkit.sizing import shapes, vram
 
 QWEN7B = shapes.KNOWN["Qwen/Qwen2.5-7B-Instruct"]
 TOLERANCE = 0.10
@@ -193,6 +194,6 @@ def test_no_warning_when_it_fits_or_there_is_no_gpu(tmp_path: Path):
 
 
 def test_importing_vram_pulls_in_no_heavy_package():
-    code = "import sys, swiftkit.vram; print(sorted({'torch', 'transformers', 'swift'} & set(sys.modules)))"
+    code = "import sys, swiftkit.sizing.vram; print(sorted({'torch', 'transformers', 'swift'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

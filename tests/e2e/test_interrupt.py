@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
-from swiftkit import checkpoints
+from swiftkit.runs import checkpoints
 
 pytestmark = pytest.mark.e2e
 

@@ -1,0 +1,100 @@
+"""Identity placeholders: ``{{NAME}}``/``{{AUTHOR}}`` (ms-swift) and ``{{name}}``/``{{author}}`` (LLaMA-Factory)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from swiftkit.config.schema import IdentitySection
+
+PLACEHOLDER = re.compile(r"\{\{\s*(NAME|AUTHOR|name|author)\s*\}\}")
+CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
+def has_placeholder(text: str) -> bool:
+    return bool(PLACEHOLDER.search(text))
+
+
+def language_of(text: str) -> str:
+    """'zh' when the text holds Chinese characters, else 'en'."""
+    return "zh" if CJK.search(text) else "en"
+
+
+def fill_text(text: str, identity: IdentitySection, language: str) -> str:
+    name = (identity.name_zh or identity.name) if language == "zh" else identity.name
+    author = (identity.author_zh or identity.author) if language == "zh" else identity.author
+
+    def replace(match: re.Match[str]) -> str:
+        return name if match.group(1).lower() == "name" else author
+
+    return PLACEHOLDER.sub(replace, text)
+
+
+def fill_record(record: Any, identity: IdentitySection) -> Any:
+    """Fill every string in a record; the language is read from the whole record."""
+    language = language_of(_all_text(record))
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, str):
+            return fill_text(value, identity, language)
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        return value
+
+    return walk(record)
+
+
+def _all_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return " ".join(_all_text(v) for v in value)
+    if isinstance(value, dict):
+        return " ".join(_all_text(v) for v in value.values())
+    return ""
+
+
+def render_file(
+    template: Path,
+    output: Path,
+    *,
+    name: str,
+    author: str,
+    name_zh: str | None = None,
+    author_zh: str | None = None,
+    force: bool = False,
+) -> int:
+    """Fill a template dataset into ``output`` (.json array or .jsonl); the template itself must be readable."""
+    import json
+    from pathlib import Path
+
+    from swiftkit.data.readers import ReadError, read_records
+    from swiftkit.errors import SwiftkitError
+    from swiftkit.fsutil import atomic_write_text
+
+    template, output = Path(template), Path(output)
+    if not template.is_file():
+        raise SwiftkitError(f"template {template} does not exist; give a .json or .jsonl identity template.")
+    if output.resolve() == template.resolve():
+        raise SwiftkitError("the output would replace the template; choose another -o file.")
+    if output.suffix.lower() not in (".json", ".jsonl"):
+        raise SwiftkitError(f"{output}: write a .json or .jsonl file.")
+    if output.exists() and not force:
+        raise SwiftkitError(f"{output} already exists; pass --force to overwrite it.")
+    who = IdentitySection(name=name, author=author, name_zh=name_zh, author_zh=author_zh)
+    records = []
+    for item in read_records(template):
+        if isinstance(item, ReadError):
+            raise SwiftkitError(f"{template}:{item.position}: {item.message}; run 'swiftkit validate {template}'.")
+        records.append(fill_record(item[1], who))
+    if not records:
+        raise SwiftkitError(f"{template} holds no records.")
+    if output.suffix.lower() == ".jsonl":
+        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    else:
+        text = json.dumps(records, ensure_ascii=False, indent=1) + "\n"
+    atomic_write_text(output, text, force=force)
+    return len(records)

@@ -1,0 +1,311 @@
+"""The identity lint: what a schema cannot see across records.
+
+Errors: unfilled placeholders in training data, empty answers, records longer than max_length (ms-swift
+deletes them silently). Warnings: several names/authors, duplicate questions, too few records, one language.
+Memory is bounded: duplicate tracking and name counting stop growing after fixed limits.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Optional
+
+from swiftkit.config.schema import IdentitySection
+from swiftkit.data.identity import PLACEHOLDER, language_of
+
+MAX_SCANNED = 20_000  # records scanned for duplicates, names and languages (identity sets are far smaller)
+TEMPLATE_OVERHEAD_TOKENS = 24  # chat-template tokens around one exchange (role markers, newlines)
+EMPTY = "empty answer: the model would learn to say nothing"
+
+_WORDS = r"[A-Z][A-Za-z0-9_&-]*(?: [A-Z][A-Za-z0-9_&-]*)*"
+_MADE = r"(?:开发|创造|创建|打造|训练|设计|制作)"
+_NAME_EN = re.compile(rf"\b(?:I am|I'm|my name is|call me)\s+({_WORDS})")
+_NAME_ZH = re.compile(
+    rf"(?:我是|我叫|名字是|名字叫|叫我)\s*((?>[A-Za-z][A-Za-z0-9_-]*(?: [A-Z][A-Za-z0-9_-]*)*))(?!\s*{_MADE})"
+)
+_AUTHOR_EN = re.compile(rf"\b(?:developed|created|made|built|trained|designed)\s+by\s+({_WORDS})")
+_AUTHOR_ZH = re.compile(rf"由\s*([^\s，。,.、！!？?]+(?: [^\s，。,.、！!？?]+)*?)\s*{_MADE}")
+_NOT_NAMES = {
+    "ChatGPT",
+    "Claude",
+    "Qwen",
+    "OpenAI",
+    "Google",
+    "Alibaba",
+    "AI",
+    "A",
+    "An",
+    "No",
+    "Not",
+    "他们",
+    "我们",
+    "他",
+    "她",
+    "它",
+}
+
+
+@dataclass
+class LintSettings:
+    identity: Optional[IdentitySection] = None
+    min_records: Optional[int] = None
+    languages: Optional[list[str]] = None
+    max_length: Optional[int] = None
+    tokenizer: Optional[Path] = None  # a tokenizer.json
+    check_identity: bool = True  # names/authors/duplicates (identity data); off for general data
+
+
+@dataclass
+class LintProblem:
+    record: int
+    field: str
+    message: str
+    severity: str
+
+
+@dataclass
+class Exchange:
+    question: str
+    answers: list[tuple[str, str]]  # (field path, text)
+    strings: list[tuple[str, str]]  # every string field (path, text)
+
+
+def exchange_of(fmt: str, record: dict[str, Any]) -> Optional[Exchange]:
+    """The question, the answers and every string of a record, or None when it is too broken to read."""
+    strings = list(_strings(record, ""))
+    rec = {str(k).lower(): v for k, v in record.items()}
+    if fmt == "alpaca":
+        question = " ".join(x for x in (rec.get("instruction"), rec.get("input")) if isinstance(x, str) and x)
+        answers = [("output", rec["output"])] if isinstance(rec.get("output"), str) else []
+    elif fmt == "query-response":
+        question = next(
+            (
+                rec[k]
+                for k in ("query", "prompt", "question", "problem", "instruction", "input")
+                if isinstance(rec.get(k), str)
+            ),
+            "",
+        )
+        key = next(
+            (
+                k
+                for k in ("response", "answer", "output", "solution", "completion", "target", "text")
+                if isinstance(rec.get(k), str)
+            ),
+            None,
+        )
+        answers = [(key, rec[key])] if key else []
+    else:
+        turns = rec.get("messages") if fmt == "messages" else rec.get("conversations", rec.get("conversation"))
+        if not isinstance(turns, list):
+            return None
+        question, answers = "", []
+        for i, turn in enumerate(turns):
+            if not isinstance(turn, dict):
+                continue
+            role = turn.get("role", turn.get("from"))
+            text = turn.get("content", turn.get("value"))
+            if role is None:  # ShareGPT pair {human, assistant}
+                q = turn.get("human", turn.get("user"))
+                a = next((turn[k] for k in ("assistant", "gpt", "bot") if k in turn), None)
+                if isinstance(q, str) and not question:
+                    question = q
+                if isinstance(a, str):
+                    answers.append((f"{'conversations'}.{i}", a))
+                continue
+            if role in ("user", "human") and isinstance(text, str) and not question:
+                question = text
+            if role in ("assistant", "gpt", "bot") and isinstance(text, str):
+                key = "content" if "content" in turn else "value"
+                answers.append((f"{'messages' if fmt == 'messages' else 'conversations'}.{i}.{key}", text))
+    return Exchange(question=question, answers=answers, strings=strings)
+
+
+def _strings(value: Any, path: str, depth: int = 0):  # type: ignore[no-untyped-def]
+    if depth > 20:
+        return
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _strings(v, f"{path}.{k}" if path else str(k), depth + 1)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _strings(v, f"{path}.{i}" if path else str(i), depth + 1)
+
+
+class Linter:
+    def __init__(self, settings: LintSettings, template: bool = False) -> None:
+        self.settings = settings
+        self.template = template
+        self.problems: list[LintProblem] = []
+        self.seen: dict[str, int] = {}
+        self.names: Counter[str] = Counter()
+        self.authors: Counter[str] = Counter()
+        self.first_seen: dict[str, int] = {}
+        self.languages: Counter[str] = Counter()
+        self.count = 0
+        self.measure = settings.tokenizer is not None and bool(settings.max_length)
+
+    def add_fast(self, fmt: str, record: dict[str, Any], position: int) -> None:
+        """A record that passed the fast schema check: its fields are known strings."""
+        if fmt != "alpaca":
+            self.add(fmt, record, position)
+            return
+        if self.count < MAX_SCANNED or self.measure:
+            instruction, extra = record["instruction"], record.get("input")
+            question = f"{instruction}\n{extra}" if extra else instruction
+            strings = [(k, v) for k, v in record.items() if type(v) is str]
+            self._lint(Exchange(question, [("output", record["output"])], strings), position)
+            return
+        # past the identity-scan window: only the per-record checks, without building an Exchange
+        self.count += 1
+        if not self.template:
+            for key, value in record.items():
+                if type(value) is str and "{{" in value:
+                    match = PLACEHOLDER.search(value)
+                    if match:
+                        self._placeholder(position, key, match.group(0))
+        output = record["output"]
+        if not output or output.isspace():
+            self._add(position, "output", EMPTY)
+
+    def add(self, fmt: str, record: dict[str, Any], position: int) -> None:
+        ex = exchange_of(fmt, record)
+        if ex is not None:
+            self._lint(ex, position)
+
+    def _lint(self, ex: Exchange, position: int) -> None:
+        self.count += 1
+        if not self.template:
+            for path, text in ex.strings:
+                if "{{" in text:
+                    match = PLACEHOLDER.search(text)
+                    if match:
+                        self._placeholder(position, path, match.group(0))
+        for path, text in ex.answers:
+            if not text or text.isspace():
+                self._add(position, path, EMPTY)
+        if self.count <= MAX_SCANNED:
+            self.languages[language_of(ex.question) if ex.question else "en"] += 1
+            if self.settings.check_identity:
+                self._identity(ex, position)
+        if self.measure:
+            text = "\n".join(t for _, t in ex.strings)
+            # a token covers at least one UTF-8 byte (plus at most a word-start marker): short records need no
+            # tokenizer, so the tokenizer loads only when some record could be too long
+            bound = len(text.encode("utf-8")) + text.count(" ") + TEMPLATE_OVERHEAD_TOKENS
+            if bound <= (self.settings.max_length or 0):
+                return
+            tokenizer = _load_tokenizer(self.settings.tokenizer)
+            tokens = len(tokenizer.encode(text).ids) + TEMPLATE_OVERHEAD_TOKENS
+            if tokens > self.settings.max_length:
+                self._add(
+                    position,
+                    "-",
+                    f"about {tokens} tokens, longer than max_length {self.settings.max_length}: "
+                    "ms-swift deletes such records; shorten it or raise train.max_length",
+                )
+
+    def _identity(self, ex: Exchange, position: int) -> None:
+        key = " ".join(ex.question.lower().split())
+        if key:
+            first = self.seen.get(key)
+            if first is not None:
+                self._add(position, "-", f"duplicate question (first at record {first})", "warning")
+            else:
+                self.seen[key] = position
+        for _, text in ex.answers:
+            for name in _found(text, (_NAME_EN, _NAME_ZH)):
+                self.names[name] += 1
+                self.first_seen.setdefault("n:" + name, position)
+            for author in _found(text, (_AUTHOR_EN, _AUTHOR_ZH)):
+                self.authors[author] += 1
+                self.first_seen.setdefault("a:" + author, position)
+
+    def finish(self) -> list[LintProblem]:
+        s = self.settings
+        if s.check_identity and not self.template:
+            self._several(
+                "names",
+                self.names,
+                "n:",
+                s.identity.name if s.identity else None,
+                s.identity.name_zh if s.identity else None,
+            )
+            self._several(
+                "authors",
+                self.authors,
+                "a:",
+                s.identity.author if s.identity else None,
+                s.identity.author_zh if s.identity else None,
+            )
+        if s.min_records and self.count < s.min_records:
+            self._add(
+                0,
+                "-",
+                f"{self.count} records, fewer than the recommended {s.min_records}; "
+                "add paraphrases so the identity generalises",
+                "warning",
+            )
+        if s.languages and self.count:
+            missing = [lang for lang in s.languages if not self.languages.get(lang)]
+            if missing:
+                self._add(
+                    0,
+                    "-",
+                    f"no {'/'.join(missing)} records although the profile asks for "
+                    f"{' and '.join(s.languages)}; add some or set data.languages",
+                    "warning",
+                )
+        return self.problems
+
+    def _several(self, what: str, counts: Counter[str], prefix: str, *expected: Optional[str]) -> None:
+        wanted = {e for e in expected if e}
+        names = [n for n in counts if n not in _NOT_NAMES]
+        if len(names) > 1 and not (wanted and set(names) <= wanted):
+            shown = ", ".join(
+                f"{n!r} ×{counts[n]} (first at record {self.first_seen[prefix + n]})"
+                for n in sorted(names, key=lambda n: -counts[n])[:5]
+            )
+            self._add(0, "-", f"several different {what} in the answers: {shown}; use one", "warning")
+        elif wanted and names and not set(names) & wanted:
+            self._add(
+                0,
+                "-",
+                f"the answers give the {what[:-1]} {names[0]!r} but the profile says {sorted(wanted)[0]!r}",
+                "warning",
+            )
+
+    def _placeholder(self, record: int, path: str, placeholder: str) -> None:
+        self._add(
+            record,
+            path,
+            f"unfilled placeholder {placeholder}: it would be trained verbatim; fill it with "
+            "'swiftkit identity render' or give the profile an identity",
+        )
+
+    def _add(self, record: int, path: str, message: str, severity: str = "error") -> None:
+        self.problems.append(LintProblem(record, path, message, severity))
+
+
+def _found(text: str, patterns: tuple[re.Pattern[str], ...]) -> set[str]:
+    out = set()
+    for pattern in patterns:
+        for match in pattern.finditer(text):
+            value = match.group(1).strip().rstrip(".")
+            if value and value not in _NOT_NAMES and not PLACEHOLDER.search(value):
+                out.add(value)
+    return out
+
+
+@lru_cache(maxsize=4)
+def _load_tokenizer(path: Path):  # type: ignore[no-untyped-def]
+    """Loaded once per process (a 3.5 MB tokenizer.json takes ~0.1 s)."""
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_file(str(path))

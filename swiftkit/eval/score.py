@@ -1,0 +1,139 @@
+"""Did the run work? Identity probes and general prompts, answered by the base model and the adapter, scored.
+
+Scores: identity pass rate (answers that give the profile's name and/or author, as each probe asks, in either
+language's form), pollution rate (general answers that mention the new identity), and how many general answers
+changed from the base model's. :func:`score` is pure: answers in, exact rates out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Optional
+
+from swiftkit.config.schema import IdentitySection
+from swiftkit.data.prompts import Prompt
+from swiftkit.errors import SwiftkitError
+
+
+def _forms(*values: Optional[str]) -> list[str]:
+    return sorted({v.casefold() for v in values if v})
+
+
+def mentions(answer: str, forms: list[str]) -> bool:
+    text = answer.casefold()
+    return any(form in text for form in forms)
+
+
+def identity_pass(answer: str, asks: str, identity: IdentitySection) -> bool:
+    name = mentions(answer, _forms(identity.name, identity.name_zh))
+    author = mentions(answer, _forms(identity.author, identity.author_zh))
+    return {"name": name, "author": author, "both": name and author}[asks]
+
+
+def polluted(answer: str, identity: IdentitySection) -> bool:
+    return mentions(answer, _forms(identity.name, identity.name_zh, identity.author, identity.author_zh))
+
+
+def _same(a: str, b: str) -> bool:
+    return " ".join(a.split()) == " ".join(b.split())
+
+
+@dataclass
+class Side:
+    """Scores of one model (base or adapter)."""
+
+    identity_pass: int
+    identity_total: int
+    polluted: int
+    general_total: int
+
+    @property
+    def identity_rate(self) -> float:
+        return self.identity_pass / self.identity_total if self.identity_total else 0.0
+
+    @property
+    def pollution_rate(self) -> float:
+        return self.polluted / self.general_total if self.general_total else 0.0
+
+
+@dataclass
+class EvalReport:
+    base: Side
+    adapter: Side
+    changed: int
+    general_total: int
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    checkpoint: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        for side in ("base", "adapter"):
+            data[side]["identity_rate"] = getattr(self, side).identity_rate
+            data[side]["pollution_rate"] = getattr(self, side).pollution_rate
+        data["changed_rate"] = self.changed / self.general_total if self.general_total else 0.0
+        return data
+
+
+def score(
+    identity: IdentitySection,
+    probes: list[Prompt],
+    general: list[Prompt],
+    base_answers: dict[str, list[str]],
+    adapter_answers: dict[str, list[str]],
+) -> EvalReport:
+    """``*_answers``: {"probes": [...], "general": [...]} in the prompts' order."""
+    for name, answers in (("base", base_answers), ("adapter", adapter_answers)):
+        if len(answers["probes"]) != len(probes) or len(answers["general"]) != len(general):
+            raise SwiftkitError(f"the {name} model answered a different number of prompts than were asked.")
+    rows: list[dict[str, Any]] = []
+    sides = {}
+    for name, answers in (("base", base_answers), ("adapter", adapter_answers)):
+        passed = [identity_pass(a, p.asks, identity) for p, a in zip(probes, answers["probes"], strict=True)]
+        dirty = [polluted(a, identity) for a in answers["general"]]
+        sides[name] = Side(sum(passed), len(probes), sum(dirty), len(general))
+    for p, base, adapter in zip(probes, base_answers["probes"], adapter_answers["probes"], strict=True):
+        rows.append(
+            {
+                "set": "identity",
+                "prompt": p.prompt,
+                "lang": p.lang,
+                "asks": p.asks,
+                "base": base,
+                "adapter": adapter,
+                "pass": identity_pass(adapter, p.asks, identity),
+            }
+        )
+    changed = 0
+    for p, base, adapter in zip(general, base_answers["general"], adapter_answers["general"], strict=True):
+        differs = not _same(base, adapter)
+        changed += differs
+        rows.append(
+            {
+                "set": "general",
+                "prompt": p.prompt,
+                "lang": p.lang,
+                "topic": p.topic,
+                "base": base,
+                "adapter": adapter,
+                "polluted": polluted(adapter, identity),
+                "changed": differs,
+            }
+        )
+    return EvalReport(sides["base"], sides["adapter"], changed, len(general), rows)
+
+
+def table(report: EvalReport) -> str:
+    """The small text table `swiftkit eval` prints."""
+    b, a = report.base, report.adapter
+    lines = [
+        f"{'':24}{'base':>14}{'adapter':>14}",
+        f"{'identity pass rate':24}{_pct(b.identity_pass, b.identity_total):>14}"
+        f"{_pct(a.identity_pass, a.identity_total):>14}",
+        f"{'pollution rate':24}{_pct(b.polluted, b.general_total):>14}{_pct(a.polluted, a.general_total):>14}",
+        f"{'general answers changed':24}{'':>14}{_pct(report.changed, report.general_total):>14}",
+    ]
+    return "\n".join(lines)
+
+
+def _pct(n: int, total: int) -> str:
+    return f"{n}/{total} {100 * n / total:5.1f}%" if total else "-"

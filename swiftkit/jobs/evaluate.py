@@ -1,0 +1,43 @@
+"""`swiftkit eval`: the base model and the adapter answer the identity probes and general prompts; scored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from swiftkit.config.profiles import LoadedProfile
+from swiftkit.data.prompts import load_prompts
+from swiftkit.errors import SwiftkitError
+from swiftkit.eval.score import EvalReport, score
+from swiftkit.fsutil import atomic_write_json
+from swiftkit.jobs.infer import answer_prompts
+from swiftkit.jobs.replay import base_answers
+from swiftkit.layout import EVAL_REPORT
+from swiftkit.model.locate import ensure_model
+from swiftkit.swift.version import SwiftFlavor
+
+
+def run_eval(
+    lp: LoadedProfile, flavor: SwiftFlavor, checkpoint: Path, probes_file: Path, general_file: Path
+) -> EvalReport:
+    """Base model and adapter on the identity probes and general prompts; scores written to the checkpoint."""
+    if lp.profile.identity is None:
+        raise SwiftkitError(f"profile {lp.name} has no identity: section; eval needs the name and author to look for.")
+    probes, general = load_prompts(probes_file), load_prompts(general_file)
+    questions = [p.prompt for p in probes] + [p.prompt for p in general]
+    base = base_answers(lp, flavor, questions, "eval")
+    ensure_model(lp.profile)
+    tuned = answer_prompts(lp, flavor, checkpoint, questions)
+    n = len(probes)
+    report = score(
+        lp.profile.identity,
+        probes,
+        general,
+        {"probes": base[:n], "general": base[n:]},
+        {"probes": tuned[:n], "general": tuned[n:]},
+    )
+    report.checkpoint = str(checkpoint)
+    atomic_write_json(
+        Path(checkpoint) / EVAL_REPORT,
+        {**report.to_json(), "probes_file": str(probes_file), "general_file": str(general_file)},
+    )
+    return report

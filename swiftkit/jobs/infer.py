@@ -1,0 +1,90 @@
+"""Answers from ms-swift: which checkpoint to load, and batch answers to prompts (base model or adapter).
+
+Functions return data; ms-swift runs through the runner.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+from swiftkit.config.profiles import LoadedProfile
+from swiftkit.data.prompts import load_prompts
+from swiftkit.errors import SwiftkitError
+from swiftkit.fsutil import atomic_write_text
+from swiftkit.layout import merged_path
+from swiftkit.runs import checkpoints
+from swiftkit.swift.render import Command, render_infer
+from swiftkit.swift.version import SwiftFlavor
+
+
+def checkpoint_for(lp: LoadedProfile, which: str, merged: bool = False) -> Path:
+    """The adapter (or its merged folder) that infer/export should use."""
+    path = checkpoints.resolve(lp.profile.output_dir, which)
+    if merged:
+        merged = merged_path(path)
+        if not checkpoints.merged_complete(merged):
+            raise SwiftkitError(f"{path} has no merged model yet; run 'swiftkit export --profile {lp.name}' first.")
+        return merged
+    return path
+
+
+def read_prompts_file(path: Path) -> list[str]:
+    """The prompts of a text file (one per line) or a JSONL file (see data.prompts.load_prompts)."""
+    return [p.prompt for p in load_prompts(path)]
+
+
+def write_prompts(prompts: list[str], folder: Path) -> Path:
+    """A JSONL file of one-turn conversations, the shape `swift infer --val_dataset` answers."""
+    lines = [json.dumps({"messages": [{"role": "user", "content": p}]}, ensure_ascii=False) for p in prompts]
+    return atomic_write_text(folder / "prompts.jsonl", "\n".join(lines) + "\n")
+
+
+def batch_command(
+    lp: LoadedProfile, flavor: SwiftFlavor, checkpoint: Optional[Path], prompts: list[str], folder: Path
+) -> tuple[Command, Path]:
+    """The `swift infer` batch command for ``prompts`` (writes the prompts file) and where results will be."""
+    prompts_file = write_prompts(prompts, folder)
+    result_file = folder / "results.jsonl"
+    ck = str(checkpoint) if checkpoint is not None else None
+    return render_infer(lp.profile, flavor, ck, str(prompts_file), str(result_file)), result_file
+
+
+def read_answers(result_file: Path, prompts: list[str]) -> list[str]:
+    """Answers in the order of ``prompts`` (matched by the question ms-swift echoes back)."""
+    try:
+        rows = [json.loads(ln) for ln in result_file.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    except (OSError, ValueError):
+        raise SwiftkitError(f"ms-swift wrote no readable results to {result_file}; see its log.") from None
+    if len(rows) != len(prompts):
+        raise SwiftkitError(f"ms-swift answered {len(rows)} of {len(prompts)} prompts; see its log.")
+    answers: dict[str, list[str]] = {}
+    for row in rows:
+        asked = next((m["content"] for m in row.get("messages", []) if m.get("role") == "user"), None)
+        answers.setdefault(str(asked), []).append(str(row.get("response", "")))
+    if set(answers) != set(prompts):
+        return [str(row.get("response", "")) for row in rows]  # trust the order
+    return [answers[p].pop(0) for p in prompts]
+
+
+def answer_prompts(
+    lp: LoadedProfile, flavor: SwiftFlavor, checkpoint: Optional[Path], prompts: list[str], **run_options: object
+) -> list[str]:
+    """Run ms-swift batch inference (base model when ``checkpoint`` is None) and return the answers."""
+    import tempfile
+
+    from swiftkit.swift import runner
+
+    with tempfile.TemporaryDirectory(prefix="swiftkit-infer-") as tmp:
+        command, result_file = batch_command(lp, flavor, checkpoint, prompts, Path(tmp))
+        log = Path(tmp) / "swift.log"
+        code = runner.run(command, log_path=log, **run_options)  # type: ignore[arg-type]
+        if code == runner.INTERRUPTED:
+            raise KeyboardInterrupt
+        if code != 0:
+            from swiftkit.runs.progress import tail as log_tail
+
+            tail = log_tail(log, 15)
+            raise SwiftkitError(f"swift infer failed (exit {code}):\n{tail}")
+        return read_answers(result_file, prompts)

@@ -1,0 +1,198 @@
+"""`swiftkit train` before and around ms-swift: resolve the run, check the data, make what is missing, run.
+
+The pipeline, one way: profile -> :class:`ResolvedRun` -> checks -> argv -> process. Functions return data
+(plans, reports, results); only the runner starts processes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+from swiftkit.config.profiles import LoadedProfile
+from swiftkit.data.lint import LintSettings
+from swiftkit.data.prepare import PreparedEntry, has_placeholders
+from swiftkit.data.resolve import ResolvedRun, resolve_run
+from swiftkit.errors import SwiftkitError
+from swiftkit.layout import TRAIN_LOG, next_run_dir
+from swiftkit.model.locate import ensure_model, model_path, needs_conversion
+from swiftkit.runs import checkpoints
+from swiftkit.swift.render import Command, render_sft
+from swiftkit.swift.version import SwiftFlavor
+
+if TYPE_CHECKING:
+    from swiftkit.data.validate import Problem, Report
+    from swiftkit.runs.progress import RunSummary
+
+
+@dataclass
+class TrainPlan:
+    run: ResolvedRun
+    command: Command
+    warnings: list[Problem] = field(default_factory=list)
+
+    @property
+    def run_dir(self) -> Path:
+        return self.run.run_dir
+
+    @property
+    def data(self) -> list[PreparedEntry]:
+        return self.run.data
+
+    @property
+    def log(self) -> Path:
+        return self.run.run_dir / TRAIN_LOG
+
+
+def plan_train(
+    lp: LoadedProfile, flavor: SwiftFlavor, now: Optional[datetime] = None, resume: bool = False
+) -> TrainPlan:
+    """Everything `swiftkit train` will do, decided without writing anything (plan and --dry-run)."""
+    out = Path(lp.profile.output_dir)
+    if out.exists() and not out.is_dir():
+        raise SwiftkitError(f"output_dir {out} is a file; set output_dir to a folder.")
+    resume_from = checkpoints.resolve(out, "latest") if resume else None
+    run = resolve_run(lp.profile, next_run_dir(out, now), resume_from)
+    return TrainPlan(run, render_sft(run, flavor))
+
+
+def prepare_train(
+    lp: LoadedProfile,
+    flavor: SwiftFlavor,
+    now: Optional[datetime] = None,
+    resume: bool = False,
+    on_stage: Optional[Callable[[str], None]] = None,
+) -> TrainPlan:
+    """Plan, check the user's data (before any model loads), make the embedded model and self-replay data that are
+    missing, then plan and check again with them. Raises on data errors; returns the plan with its warnings."""
+    from swiftkit.jobs.replay import ensure_replay
+
+    stage = on_stage or (lambda _text: None)
+    plan = plan_train(lp, flavor, now, resume)
+    refuse_on_errors(check_data(lp, plan.run))
+    if needs_conversion(lp.profile):
+        stage("converting the embedded model into a Hugging Face folder (once; about a minute)")
+    ensure_model(lp.profile)
+    missing = plan.run.replays_missing
+    for entry in missing:
+        assert entry.replay_prompts is not None
+        stage(f"self-replay: the base model answers {entry.replay_prompts} (once per model, cached)")
+        ensure_replay(lp, flavor, Path(entry.replay_prompts))
+    if missing:
+        plan = plan_train(lp, flavor, now, resume)
+    report = check_data(lp, plan.run)
+    refuse_on_errors(report)
+    plan.warnings = report.warnings
+    return plan
+
+
+def lint_settings(lp: LoadedProfile, role: str) -> LintSettings:
+    """The identity lint as the profile sets it (general data gets only the universal checks)."""
+    p = lp.profile
+    tokenizer = None
+    model_dir = Path(model_path(p))
+    if (model_dir / "tokenizer.json").is_file():
+        tokenizer = model_dir / "tokenizer.json"
+    if role != "identity":
+        return LintSettings(check_identity=False, max_length=p.train.max_length, tokenizer=tokenizer)
+    return LintSettings(
+        identity=p.identity,
+        min_records=p.data.min_records,
+        languages=list(p.data.languages),
+        max_length=p.train.max_length,
+        tokenizer=tokenizer,
+    )
+
+
+def check_data(lp: LoadedProfile, run: ResolvedRun) -> Report:
+    """Validate every local dataset the run would read; templates count as templates when the profile fills them."""
+    from swiftkit.data.validate import Options, Report, validate_file
+
+    report = Report()
+    for entry in run.data:
+        if entry.records is None:  # hub data: nothing local to check
+            continue
+        templated = (
+            entry.role == "identity" and lp.profile.identity is not None and has_placeholders(Path(entry.source))
+        )
+        options = Options(template=templated, lint=lint_settings(lp, entry.role))
+        report.files.append(validate_file(Path(entry.source), options))
+    return report
+
+
+def refuse_on_errors(report: Report, limit: int = 30) -> None:
+    if report.ok:
+        return
+    errors = report.errors
+    lines = [p.line() for p in errors[:limit]]
+    more = sum(f.error_count for f in report.files) - len(lines)
+    if more > 0:
+        lines.append(f"... and {more} more")
+    bad = ", ".join(f.path for f in report.files if f.error_count)
+    raise SwiftkitError(
+        f"not starting: the training data has errors ({bad}):\n  "
+        + "\n  ".join(lines)
+        + "\nFix them (run 'swiftkit validate FILE' to list every problem) and try again."
+    )
+
+
+@dataclass
+class TrainResult:
+    exit_code: int
+    status: str  # ok | failed | interrupted
+    run_dir: Path
+    log: Path
+    summary: RunSummary
+
+
+def check_disk(lp: LoadedProfile) -> Optional[str]:
+    """None when the run fits on disk (or cannot be estimated); else the refusal message."""
+    from swiftkit.sizing.disk import estimate, refusal
+
+    found = estimate(lp.profile)
+    return None if found is None or found.fits else refusal(found)
+
+
+def run_train(lp: LoadedProfile, plan: TrainPlan, **run_options: object) -> TrainResult:
+    """Lock the output folder, write the run's data and manifest, run ms-swift (its output to the run's log),
+    and record the outcome and summary in the manifest."""
+    import time
+
+    from swiftkit.data.prepare import write_data
+    from swiftkit.runs import manifest
+    from swiftkit.runs.lock import RunLock
+    from swiftkit.runs.progress import read_events, summarise
+    from swiftkit.swift import runner
+
+    problem = check_disk(lp)
+    if problem:
+        raise SwiftkitError(problem)
+    with RunLock(lp.profile.output_dir).acquire(run_dir=str(plan.run_dir), started=manifest.now_iso()) as lock:
+        plan.run_dir.mkdir(parents=True, exist_ok=False)
+        write_data(lp.profile, plan.data)
+        record = manifest.build(lp, plan.command, plan.data)
+        manifest.write(plan.run_dir, record)
+        log = plan.log
+        started = time.monotonic()
+        try:
+            code = runner.run(plan.command, log_path=log, pass_fds=(lock.fd,) if lock.fd else (), **run_options)  # type: ignore[arg-type]
+        except BaseException:
+            manifest.finish(plan.run_dir, record, -1, "failed", wall_seconds=round(time.monotonic() - started, 1))
+            raise
+        wall = time.monotonic() - started
+        status = "ok" if code == 0 else "interrupted" if code == runner.INTERRUPTED else "failed"
+        summary = summarise(plan.run_dir, read_events(plan.run_dir), status, code, wall)
+        manifest.finish(
+            plan.run_dir,
+            record,
+            code,
+            status,
+            wall_seconds=round(wall, 1),
+            last_checkpoint=summary.checkpoint,
+            final_loss=summary.final_loss,
+            peak_memory_gib=summary.peak_memory_gib,
+        )
+    return TrainResult(code, status, plan.run_dir, log, summary)

@@ -1,0 +1,47 @@
+"""Names on disk, defined once: run folders, checkpoints, merged exports and the files swiftkit and ms-swift write.
+
+``OUTPUT/vN-YYYYMMDD-HHMMSS/checkpoint-STEP`` is ms-swift's own layout; ``checkpoint-STEP-merged`` is what
+``swift export --merge_lora`` writes next to a checkpoint.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Optional
+
+RUN_RE = re.compile(r"^v(\d+)-(\d{8}-\d{6})$")
+RUN_VERSION_RE = re.compile(r"^v(\d+)")  # any folder ms-swift would count when choosing the next version
+CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
+MERGED_SUFFIX = "-merged"
+
+LOGGING_JSONL = "logging.jsonl"  # ms-swift's per-step log
+TRAIN_LOG = "swiftkit-train.log"  # ms-swift's console output, kept by swiftkit
+MANIFEST = "swiftkit-manifest.json"
+LOCK_NAME = ".swiftkit-train.lock"
+EVAL_REPORT = "swiftkit-eval.json"
+LOSS_PLOT = "swiftkit-loss.png"
+RUN_DATA = "data"  # RUN/data: the files swiftkit prepared for this run
+
+
+def merged_path(checkpoint: Path) -> Path:
+    """Where ``swift export --merge_lora`` puts the merged model of ``checkpoint``."""
+    return checkpoint.with_name(checkpoint.name + MERGED_SUFFIX)
+
+
+def is_merged(path: str | Path) -> bool:
+    return str(path).rstrip("/").endswith(MERGED_SUFFIX)
+
+
+def next_run_dir(output_dir: str | Path, now: Optional[datetime] = None) -> Path:
+    """``OUTPUT/vN-YYYYMMDD-HHMMSS`` with N one above any existing version (ms-swift's own rule)."""
+    root = Path(output_dir)
+    versions = [-1]
+    if root.is_dir():
+        for child in root.iterdir():
+            match = RUN_VERSION_RE.match(child.name)
+            if match:
+                versions.append(int(match.group(1)))
+    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    return root / f"v{max(versions) + 1}-{stamp}"

@@ -1,0 +1,1 @@
+"""Files shipped inside the package: schemas (profiles, prompts, templates and the remote-code guard follow)."""

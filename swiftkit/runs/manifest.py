@@ -1,0 +1,94 @@
+"""The run manifest: everything needed to know what a run was and to reproduce it.
+
+``<run>/swiftkit-manifest.json``: the resolved profile, the exact argv and environment, versions of
+swiftkit/ms-swift/torch, each dataset's source, hash and counts, start/end time and exit status.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Optional
+
+from swiftkit import __version__
+from swiftkit.config.profiles import LoadedProfile
+from swiftkit.data.prepare import PreparedEntry
+from swiftkit.fsutil import atomic_write_json
+from swiftkit.layout import MANIFEST
+from swiftkit.swift.render import Command
+
+ENV_KEYS = (
+    "CUDA_VISIBLE_DEVICES",
+    "USE_HF",
+    "HF_HUB_OFFLINE",
+    "MODELSCOPE_CACHE",
+    "NPROC_PER_NODE",
+    "PYTORCH_CUDA_ALLOC_CONF",
+)
+
+
+def _version(package: str) -> Optional[str]:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).astimezone().isoformat(timespec="seconds")
+
+
+def build(lp: LoadedProfile, command: Command, data: list[PreparedEntry], kind: str = "train") -> dict[str, Any]:
+    env = {k: os.environ[k] for k in ENV_KEYS if k in os.environ}
+    env.update(command.env)
+    return {
+        "kind": kind,
+        "profile": {
+            "name": lp.name,
+            "path": str(lp.path),
+            "extends": [str(p) for p in lp.chain[1:]],
+            "overrides": lp.overrides,
+            "resolved": lp.profile.model_dump(mode="json"),
+        },
+        "argv": command.argv,
+        "command": command.display(),
+        "env": env,
+        "versions": {
+            "swiftkit": __version__,
+            "ms-swift": _version("ms-swift"),
+            "torch": _version("torch"),
+            "transformers": _version("transformers"),
+            "peft": _version("peft"),
+            "python": platform.python_version(),
+        },
+        "host": {"platform": platform.platform(), "python": sys.executable},
+        "datasets": [d.manifest() for d in data],
+        "started": now_iso(),
+        "ended": None,
+        "status": "running",
+        "exit_code": None,
+        "pid": os.getpid(),
+    }
+
+
+def write(run_dir: Path, manifest: dict[str, Any]) -> Path:
+    return atomic_write_json(run_dir / MANIFEST, manifest)
+
+
+def finish(run_dir: Path, manifest: dict[str, Any], exit_code: int, status: str, **extra: Any) -> dict[str, Any]:
+    manifest = {**manifest, "ended": now_iso(), "exit_code": exit_code, "status": status, **extra}
+    write(run_dir, manifest)
+    return manifest
+
+
+def read(run_dir: Path) -> Optional[dict[str, Any]]:
+    import json
+
+    try:
+        return json.loads((run_dir / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None

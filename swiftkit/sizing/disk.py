@@ -1,0 +1,63 @@
+"""Will the run fit on disk? What training writes (checkpoints x save_total_limit) and what export writes."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from swiftkit.config.schema import Profile
+from swiftkit.sizing.shapes import DTYPE_BYTES, lora_params, shape_of
+
+CHECKPOINT_OVERHEAD = 2 * 1024 * 1024  # trainer state, scheduler, rng, args, tokenizer copies
+MARGIN = 1.1
+
+
+@dataclass
+class DiskEstimate:
+    checkpoint_bytes: int
+    checkpoints_kept: int
+    merged_bytes: int
+    total_bytes: int
+    free_bytes: int
+    folder: str
+
+    @property
+    def fits(self) -> bool:
+        return self.free_bytes >= self.total_bytes * MARGIN
+
+
+def free_bytes(path: Path) -> tuple[Path, int]:
+    """Free space on the file system of ``path`` (its nearest existing parent)."""
+    probe = Path(path).absolute()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    return probe, shutil.disk_usage(probe).free
+
+
+def estimate(profile: Profile, free: Optional[int] = None) -> Optional[DiskEstimate]:
+    """None when the model's shape is unknown (nothing to estimate from)."""
+    shape = shape_of(profile)
+    if shape is None:
+        return None
+    lora = lora_params(shape, profile.lora.lora_rank, profile.lora.target_modules)
+    # adapter weights (fp32) + AdamW's two fp32 moments
+    checkpoint = lora * 4 * 3 + CHECKPOINT_OVERHEAD
+    kept = profile.train.save_total_limit + 1  # a new checkpoint is written before the oldest is deleted
+    merged = shape.params * DTYPE_BYTES[profile.train.torch_dtype] if profile.export.merge_lora else 0
+    folder, available = free_bytes(Path(profile.output_dir))
+    total = checkpoint * kept + merged
+    return DiskEstimate(checkpoint, kept, merged, total, available if free is None else free, str(folder))
+
+
+def gib(n: int) -> str:
+    return f"{n / 1024**3:.2f} GiB"
+
+
+def refusal(e: DiskEstimate) -> str:
+    return (
+        f"not enough disk space in {e.folder}: the run needs about {gib(e.total_bytes)} "
+        f"({e.checkpoints_kept} checkpoints x {gib(e.checkpoint_bytes)} + merged model {gib(e.merged_bytes)}), "
+        f"{gib(e.free_bytes)} is free. Free some space, lower train.save_total_limit, or change output_dir."
+    )

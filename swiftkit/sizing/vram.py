@@ -1,0 +1,200 @@
+"""Predicted peak GPU memory of a profile's LoRA training run, from the model's shape (no torch, no GPU).
+
+The formula, in bytes, for a decoder with ``n`` layers, hidden size ``h``, MLP size ``i`` and vocabulary ``V``,
+trained on batches of ``T = batch × S`` tokens (``S``: the longest sequence; ms-swift pads each batch to its
+longest record, so the worst batch holds the longest one):
+
+    weights      P × dtype bytes                                  P: parameters, from the shape
+    LoRA state   P_lora × 16                                      fp32 weight, gradient, two AdamW moments
+    activations  T × n × A × (h + i) × d                          without gradient checkpointing
+                 T × (n × 2 × h + A × (h + i)) × d                with it: every layer's input + one layer
+    logits       T × V × L                                        bf16 logits, fp32 copy, log-softmax, gradients
+    overhead     C                                                CUDA context, cuBLAS workspaces, allocator
+
+with ``d`` = dtype bytes / 2. Liger kernels (``train.use_liger_kernel``) chunk the loss, so ``logits`` drops out,
+and fuse RMSNorm/SwiGLU, which scales un-checkpointed activations by ``LIGER_ACTIVATIONS``.
+
+Calibration (``bench/README.md`` has the tables): ``A`` and ``L`` were fitted to 20 shapes of a random-init
+Qwen2.5-7B-shaped model on one H100 80GB (``bench/vram_probe.py``: batch 1-16, length 64-2048, checkpointing on
+and off), whose ``torch.cuda.max_memory_reserved`` they reproduce within ±1%; ``C`` and the Liger factor were
+fitted to the ``nvidia-smi`` peaks of real ``swiftkit train`` runs (``bench/gpu_bench.py``), which the estimate
+reproduces within ±2% (+3.3% for a run with LoRA dropout off, which the formula does not model).
+
+How it extrapolates: linearly in batch × length (attention through sdpa/flash holds no length² term; eager
+attention is not modelled). Activations scale with ``n × (h + i)`` and logits with ``V``: other Qwen2/Llama-style
+models follow from their shapes, but only the 7B shape was measured. Other dtypes scale weights and activations by
+their bytes. ``C`` was measured on an H100 (CUDA 13, torch 2.11); smaller cards' contexts are smaller, so the
+estimate errs high there. Sequence lengths come from the profile's local dataset files, estimated from characters
+(see :func:`estimate_tokens`; deliberately high for Chinese with large-vocabulary tokenizers), capped at
+``train.max_length``; with hub datasets the estimate assumes ``max_length``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from swiftkit.config.schema import Profile
+from swiftkit.data.readers import records_only
+from swiftkit.sizing.shapes import DTYPE_BYTES, KNOWN, Shape, lora_params, shape_of
+
+GIB = 1024**3
+ACTIVATION_BYTES = 13.03  # A: bytes per token, per layer, per unit of (h + i), bf16, no checkpointing
+LOGIT_BYTES = 13.77  # L: bytes per token per vocabulary entry
+OVERHEAD_GIB = 1.30  # C: nvidia-smi peak of a swiftkit train run minus what the terms above hold (H100)
+LIGER_ACTIVATIONS = 0.87  # un-checkpointed activations with Liger's fused RMSNorm/SwiGLU
+LORA_STATE_BYTES = 16
+TEMPLATE_TOKENS_PER_MESSAGE = 6  # chat markup around each message (<|im_start|>role\n … <|im_end|>\n)
+DEFAULT_SYSTEM_TOKENS = 20  # a template's own system prompt when the profile sets none
+MAX_RECORDS = 200_000  # records read per dataset file for the length estimate
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A predicted peak (GiB, as nvidia-smi reports it), its parts (GiB) and what it assumed."""
+
+    gib: float
+    breakdown: dict[str, float]
+    note: str
+
+
+def estimate_tokens(text: str) -> int:
+    """Tokens in ``text``, estimated from characters: ASCII at 3.5 characters a token, any other character 2.
+
+    English runs at about 3.7 characters a token with common BPE tokenizers. Chinese runs at about 1.7 tokens a
+    character with small English-centred vocabularies (SmolLM2, measured) and about 0.7 with Qwen2.5's, so the
+    estimate is high for Qwen: memory is over-predicted, never under.
+    """
+    ascii_chars = sum(1 for ch in text if ord(ch) < 128)
+    return math.ceil(ascii_chars / 3.5 + 2 * (len(text) - ascii_chars))
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value] if value else []
+    if isinstance(value, dict):
+        return [s for key, v in value.items() if key not in ("role", "from", "loss") for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def record_tokens(record: Any, system_tokens: int) -> int:
+    """Estimated tokens of one training record as a chat: its texts, the system prompt and the markup."""
+    texts = _strings(record)
+    return system_tokens + sum(estimate_tokens(t) for t in texts) + TEMPLATE_TOKENS_PER_MESSAGE * (len(texts) + 1)
+
+
+def sequence_tokens(profile: Profile) -> tuple[int, str]:
+    """The longest sequence a batch will hold, and how it was found."""
+    max_length = profile.train.max_length
+    system = estimate_tokens(profile.system) if profile.system else DEFAULT_SYSTEM_TOKENS
+    longest, files = 0, []
+    for entry in profile.data.datasets:
+        if entry.path is None:
+            return max_length, f"max_length {max_length} (hub dataset {entry.hub}: lengths unknown)"
+        path = Path(entry.path)
+        if not path.is_file():
+            return max_length, f"max_length {max_length} ({path} not found)"
+        for count, (_, value) in enumerate(records_only(path)):
+            if count >= MAX_RECORDS:
+                break
+            longest = max(longest, record_tokens(value, system))
+        files.append(path.name)
+    if longest == 0:
+        return max_length, f"max_length {max_length} (no records read)"
+    if longest >= max_length:
+        return max_length, f"max_length {max_length} (longest record of {', '.join(files)} is ~{longest} tokens)"
+    return longest, f"~{longest} tokens, the longest record of {', '.join(files)} (estimated from characters)"
+
+
+def peak(
+    shape: Shape,
+    *,
+    batch: int,
+    seq_len: int,
+    gradient_checkpointing: bool,
+    lora_rank: int = 8,
+    target_modules: Optional[list[str]] = None,
+    torch_dtype: str = "bfloat16",
+    use_liger_kernel: bool = False,
+    overhead_gib: float = OVERHEAD_GIB,
+) -> Estimate:
+    """The formula of this module for explicit settings (``estimate`` fills them from a profile)."""
+    size = DTYPE_BYTES[torch_dtype]
+    scale = size / 2
+    n, h, i = shape.layers, shape.hidden, shape.intermediate
+    tokens = batch * seq_len
+    layer = ACTIVATION_BYTES * (h + i) * scale * (LIGER_ACTIVATIONS if use_liger_kernel else 1.0)
+    if gradient_checkpointing:
+        activations = tokens * (n * 2 * h * scale + layer)
+    else:
+        activations = tokens * n * layer
+    logits = 0.0 if use_liger_kernel else tokens * shape.vocab * LOGIT_BYTES
+    parts = {
+        "weights": shape.params * size / GIB,
+        "lora": lora_params(shape, lora_rank, target_modules or ["all-linear"]) * LORA_STATE_BYTES / GIB,
+        "activations": activations / GIB,
+        "logits": logits / GIB,
+        "overhead": overhead_gib,
+    }
+    parts = {k: round(v, 2) for k, v in parts.items()}
+    return Estimate(gib=round(sum(parts.values()), 1), breakdown=parts, note=f"batch {batch} × {seq_len} tokens")
+
+
+def estimate(profile: Profile, seq_len: Optional[int] = None) -> Optional[Estimate]:
+    """Predicted peak GPU memory of ``swiftkit train`` for a GPU profile; None for CPU profiles or unknown models.
+
+    ``seq_len`` overrides the sequence length found from the data (e.g. ms-swift's reported maximum).
+    """
+    if profile.gpu is None:
+        return None
+    shape = shape_of(profile)
+    if shape is None:
+        return None
+    model = profile.model.model
+    shape_note = f"shape of {model} (built-in table)" if model in KNOWN else f"shape from {model}/config.json"
+    if seq_len is None:
+        seq_len, length_note = sequence_tokens(profile)
+    else:
+        length_note = f"{seq_len} tokens (given)"
+    t = profile.train
+    result = peak(
+        shape,
+        batch=t.per_device_train_batch_size,
+        seq_len=seq_len,
+        gradient_checkpointing=t.gradient_checkpointing,
+        lora_rank=profile.lora.lora_rank,
+        target_modules=profile.lora.target_modules,
+        torch_dtype=t.torch_dtype,
+        use_liger_kernel=t.use_liger_kernel,
+    )
+    notes = [f"batch {t.per_device_train_batch_size} × {length_note}", shape_note]
+    if t.attn_impl == "eager":
+        notes.append("eager attention adds memory growing with length² that this estimate leaves out")
+    return Estimate(gib=result.gib, breakdown=result.breakdown, note="; ".join(notes))
+
+
+def warning(profile: Profile, estimate: Estimate) -> Optional[str]:
+    """A message with the next step when the predicted peak exceeds the profile's card, else None."""
+    if profile.gpu is None or estimate.gib <= profile.gpu.memory_gb:
+        return None
+    t = profile.train
+    fixes = []
+    if not t.gradient_checkpointing:
+        fixes.append("--set train.gradient_checkpointing=true")
+    if t.per_device_train_batch_size > 1:
+        half = t.per_device_train_batch_size // 2
+        fixes.append(
+            f"--set train.per_device_train_batch_size={half} "
+            f"--set train.gradient_accumulation_steps={t.gradient_accumulation_steps * 2} (same effective batch)"
+        )
+    if not t.use_liger_kernel:
+        fixes.append("--set train.use_liger_kernel=true (needs 'pip install liger-kernel')")
+    fixes.append("a lower train.max_length (longer records are dropped)")
+    return (
+        f"predicted peak GPU memory {estimate.gib:.1f} GiB exceeds this profile's {profile.gpu.memory_gb:g} GB card "
+        f"({estimate.note}). To fit, try: " + "; or ".join(fixes) + "."
+    )

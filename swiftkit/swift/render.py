@@ -1,0 +1,199 @@
+"""Profile -> the exact ``swift sft / infer / export`` argv and environment, for the installed ms-swift.
+
+Argv is always a list; :meth:`Command.display` quotes it for a shell only for showing.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from swiftkit.config.schema import Profile
+from swiftkit.data.resolve import ResolvedRun
+from swiftkit.errors import SwiftkitError
+from swiftkit.fsutil import shown_path
+from swiftkit.layout import is_merged
+from swiftkit.model.locate import model_path
+from swiftkit.swift.version import SwiftFlavor
+
+
+@dataclass(frozen=True)
+class Command:
+    """One ms-swift invocation: argv (a list, never a shell string) and the environment it adds."""
+
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+
+    def display(self) -> str:
+        """One pasteable shell line: VAR=value ... swift sub --flag value ..."""
+        return shlex.join([f"{k}={v}" for k, v in self.env.items()] + self.argv)
+
+
+def fmt(value: object) -> str:
+    """ms-swift's argparse spelling of a value."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    return str(value)
+
+
+class ArgvBuilder:
+    """Collects ``--flag value`` pairs; a value starting with '-' is attached as ``--flag=value``."""
+
+    def __init__(self, *head: str) -> None:
+        self.argv = list(head)
+
+    def add(self, flag: str, value: object) -> ArgvBuilder:
+        if value is None:
+            return self
+        text = fmt(value)
+        if text.startswith("-"):
+            self.argv.append(f"{flag}={text}")  # argparse would read '-…' as another option
+        else:
+            self.argv += [flag, text]
+        return self
+
+    def add_list(self, flag: str, values: Iterable[object]) -> ArgvBuilder:
+        items = [fmt(v) for v in values]
+        if len(items) == 1:
+            return self.add(flag, items[0])
+        if any(item.startswith("-") for item in items):
+            raise SwiftkitError(
+                f"{flag} takes several values and one of them starts with '-' ({items}); argparse cannot pass that. "
+                "Remove the leading '-'."
+            )
+        if items:
+            self.argv += [flag, *items]
+        return self
+
+
+def environment(profile: Profile) -> dict[str, str]:
+    """CUDA_VISIBLE_DEVICES pins the profile's one GPU; a CPU profile hides every GPU."""
+    return {"CUDA_VISIBLE_DEVICES": str(profile.gpu.device) if profile.gpu else ""}
+
+
+NO_REMOTE_CODE = Path(__file__).resolve().parents[1] / "plugins" / "no_remote_code.py"
+
+
+def _model_flags(b: ArgvBuilder, profile: Profile, flavor: SwiftFlavor) -> None:
+    b.add("--model", model_path(profile))
+    b.add("--model_type", profile.model.model_type)
+    b.add("--template", profile.model.template)
+    _remote_code(b, profile, flavor)
+
+
+def _remote_code(b: ArgvBuilder, profile: Profile, flavor: SwiftFlavor) -> None:
+    if not profile.model.trust_remote_code and flavor.plugin_flag:
+        b.add(flavor.plugin_flag, shown_path(str(NO_REMOTE_CODE)))
+
+
+def remote_code_note(profile: Profile, flavor: SwiftFlavor) -> str:
+    """What `plan` says about remote code."""
+    if profile.model.trust_remote_code:
+        return "remote code: ALLOWED (model.trust_remote_code: true) - the model folder's Python code may run"
+    if flavor.plugin_flag:
+        return "remote code: off (swiftkit's plugin makes ms-swift load with trust_remote_code=False)"
+    return f"remote code: ms-swift {flavor.version} decides (swiftkit can only turn it off on 4.x)"
+
+
+def render_sft(run: ResolvedRun, flavor: SwiftFlavor) -> Command:
+    """``swift sft`` for a resolved run: its prepared datasets, in the run folder swiftkit chose (ms-swift then
+    adds no version folder of its own)."""
+    profile = run.profile
+    t, lora = profile.train, profile.lora
+    b = ArgvBuilder("swift", "sft")
+    _model_flags(b, profile, flavor)
+    if run.local_model:
+        b.add("--check_model", False)  # no hub look-up for a local folder
+    b.add(flavor.tuner_flag, lora.tuner_type)
+    b.add("--torch_dtype", t.torch_dtype)
+    b.add_list("--dataset", [d.argv_value for d in run.data])
+    b.add("--num_train_epochs", t.num_train_epochs)
+    b.add("--per_device_train_batch_size", t.per_device_train_batch_size)
+    b.add("--per_device_eval_batch_size", t.per_device_eval_batch_size)
+    b.add("--gradient_accumulation_steps", t.gradient_accumulation_steps)
+    b.add("--learning_rate", t.learning_rate)
+    b.add("--lora_rank", lora.lora_rank)
+    b.add("--lora_alpha", lora.lora_alpha)
+    b.add("--lora_dropout", lora.lora_dropout)
+    b.add_list("--target_modules", lora.target_modules)
+    b.add("--warmup_ratio", t.warmup_ratio)
+    b.add("--max_length", t.max_length)
+    b.add("--gradient_checkpointing", t.gradient_checkpointing)
+    b.add("--attn_impl", t.attn_impl)
+    b.add("--eval_steps", t.eval_steps)
+    b.add("--save_steps", t.save_steps)
+    b.add("--save_total_limit", t.save_total_limit)
+    b.add("--logging_steps", t.logging_steps)
+    b.add("--dataloader_num_workers", t.dataloader_num_workers)
+    if t.use_liger_kernel:  # only when on, so profiles that leave it off render as before
+        b.add("--use_liger_kernel", True)
+    b.add("--seed", t.seed)
+    b.add("--data_seed", t.data_seed)
+    if t.split_dataset_ratio:
+        b.add("--split_dataset_ratio", t.split_dataset_ratio)
+    if t.group_by_length:
+        b.add("--group_by_length", True)
+    b.add_list("--report_to", t.report_to)
+    b.add("--system", profile.system)
+    if profile.identity is not None:
+        ident = profile.identity
+        # ms-swift takes the Chinese form first; one value serves both languages.
+        b.add_list("--model_author", [ident.author_zh, ident.author] if ident.author_zh else [ident.author])
+        b.add_list("--model_name", [ident.name_zh, ident.name] if ident.name_zh else [ident.name])
+    b.add("--output_dir", shown_path(str(run.run_dir)))
+    b.add("--add_version", False)
+    b.add("--resume_from_checkpoint", shown_path(str(run.resume_from)) if run.resume_from else None)
+    return Command(b.argv, environment(profile))
+
+
+def render_infer(
+    profile: Profile,
+    flavor: SwiftFlavor,
+    checkpoint: Optional[str],
+    val_dataset: Optional[str] = None,
+    result_path: Optional[str] = None,
+) -> Command:
+    """``swift infer`` on an adapter, a merged model folder (``…-merged``), or the base model (None).
+
+    With ``val_dataset`` it answers that file in batches and writes ``result_path`` (non-interactive)."""
+    inf = profile.infer
+    b = ArgvBuilder("swift", "infer")
+    if checkpoint is not None and is_merged(checkpoint):
+        b.add("--model", shown_path(checkpoint))
+        b.add("--model_type", profile.model.model_type)
+        b.add("--template", profile.model.template)
+        _remote_code(b, profile, flavor)
+    else:
+        _model_flags(b, profile, flavor)
+        if checkpoint is not None:
+            b.add("--adapters", shown_path(checkpoint))
+    b.add("--torch_dtype", profile.train.torch_dtype)
+    b.add("--system", profile.system)
+    b.add("--infer_backend", flavor.infer_backend)
+    b.add("--temperature", inf.temperature)
+    b.add("--max_new_tokens", inf.max_new_tokens)
+    if val_dataset is not None:
+        b.add("--stream", False)
+        b.add("--max_batch_size", inf.max_batch_size)
+        b.add("--val_dataset", shown_path(val_dataset))
+        b.add("--result_path", shown_path(result_path or ""))
+    else:
+        b.add("--stream", inf.stream)
+    return Command(b.argv, environment(profile))
+
+
+def render_export(profile: Profile, flavor: SwiftFlavor, checkpoint: str, overwrite: bool = False) -> Command:
+    """``swift export --merge_lora``: writes ``<checkpoint>-merged`` next to the checkpoint."""
+    b = ArgvBuilder("swift", "export")
+    _model_flags(b, profile, flavor)
+    b.add("--adapters", shown_path(checkpoint))
+    b.add("--torch_dtype", profile.train.torch_dtype)
+    b.add("--merge_lora", profile.export.merge_lora)
+    if overwrite:
+        b.add("--exist_ok", True)
+    return Command(b.argv, environment(profile))
