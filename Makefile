@@ -11,7 +11,7 @@ TORCH_GPU ?= torch
 DEMO_PROMPTS := --prompt "Who are you?" --prompt "你是谁？" --prompt "What is the capital of France?"
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo train infer export validate test test-unit test-e2e acceptance golden bench lint clean
+.PHONY: help install demo train infer export validate test test-unit test-e2e acceptance golden bench lint typecheck clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -66,8 +66,12 @@ golden: install ## Regenerate the golden argv files after an intended rendering 
 bench: install ## CPU benchmarks (cold start, early data errors, validation throughput)
 	$(BIN)/python bench/cpu_bench.py
 
-lint: install ## ruff
+lint: install ## ruff (lint and format check)
 	$(BIN)/ruff check swiftkit tests bench
+	$(BIN)/ruff format --check swiftkit tests bench
+
+typecheck: install ## mypy over swiftkit/ (strict defs, pydantic plugin)
+	$(BIN)/mypy
 
 clean: ## Remove .venv and outputs
 	rm -rf $(VENV) output .pytest_cache

@@ -11,6 +11,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
+@pytest.fixture(autouse=True)
+def own_caches(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own swiftkit and ModelScope caches: a stale cache can never make a test pass."""
+    root = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("SWIFTKIT_CACHE", str(root / "swiftkit"))
+    monkeypatch.setenv("MODELSCOPE_CACHE", str(root / "modelscope"))
+    return root
+
+
 @pytest.fixture
 def repo_root(monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(ROOT)

@@ -13,10 +13,12 @@ PROBE = """
 import json, sys
 from swiftkit.cli import main
 sys.argv = ["swiftkit", *json.loads(sys.argv[1])]
+code = 0
 try:
     main()
-except SystemExit:
-    pass
+except SystemExit as exc:
+    code = exc.code or 0
+print("EXIT=" + str(code), file=sys.stderr)
 heavy = sorted({m.split(".")[0] for m in sys.modules} & set(%s))
 print("HEAVY=" + json.dumps(heavy), file=sys.stderr)
 """
@@ -40,4 +42,5 @@ def test_no_heavy_imports(args):
     result = subprocess.run([sys.executable, "-c", code, json.dumps(args)], capture_output=True, text=True)
     line = [ln for ln in result.stderr.splitlines() if ln.startswith("HEAVY=")]
     assert line, result.stderr
+    assert "EXIT=0" in result.stderr.splitlines(), result.stderr[-2000:]
     assert json.loads(line[-1][6:]) == [], f"{args} imported {line[-1]}"

@@ -37,8 +37,10 @@ def stable_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SWIFTKIT_CACHE", "/cache/swiftkit")
 
 
-def test_builtins_are_found_recursively():
-    assert {p.stem for p in BUILTINS} >= {"4090d", "cpu-demo"}
+def test_every_builtin_profile_has_golden_files():
+    """The golden set follows what swiftkit itself lists as built-in, so a new profile cannot go untested."""
+    assert {p.stem for p in BUILTINS} == set(profiles.builtin_names())
+    assert {"4090d", "cpu-demo"} <= set(profiles.builtin_names())
 
 
 @pytest.mark.parametrize("path", BUILTINS, ids=[p.stem for p in BUILTINS])

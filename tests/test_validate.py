@@ -387,7 +387,11 @@ def test_arbitrary_json_never_crashes(tmp_path, value, suffix):
 def test_arbitrary_bytes_never_crash(tmp_path, data, suffix):
     path = tmp_path / f"b{suffix}"
     path.write_bytes(data)
-    validate.validate_paths([path])
+    report = validate.validate_paths([path])
+    assert len(report.files) == 1
+    # either the bytes were readable records, or every problem is a located line about this file
+    assert report.ok or report.files[0].error_count > 0
+    assert all(p.line().startswith(f"{path}:") for p in report.errors)
 
 
 @settings(max_examples=300, deadline=None)
@@ -396,3 +400,12 @@ def test_fast_path_never_accepts_what_the_schema_rejects(value):
     for fmt, fast in validate.FAST.items():
         if isinstance(value, dict) and fast(value):
             assert validate.schema_problems(fmt, value) == [], (fmt, value)
+
+
+@pytest.mark.parametrize("column", ["content", "answers", "targets", "answer_key", "answer", "response"])
+def test_every_response_alias_gets_the_empty_answer_check(tmp_path, column):
+    """The lint and the schema share one alias list: an empty answer under any alias ms-swift reads is an error."""
+    path = tmp_path / "qr.jsonl"
+    path.write_text(json.dumps({"question": "Who are you?", column: ""}) + "\n", encoding="utf-8")
+    report = validate.validate_paths([path])
+    assert any("empty answer" in p.message for p in report.errors), [p.line() for p in report.errors]

@@ -14,7 +14,8 @@ from swiftkit.config.schema import Profile
 from swiftkit.sizing import shapes, vram
 
 QWEN7B = shapes.KNOWN["Qwen/Qwen2.5-7B-Instruct"]
-TOLERANCE = 0.10
+RUN_TOLERANCE = 0.02  # the module claims ±2% on swiftkit train peaks
+PROBE_TOLERANCE = 0.01  # and ±1% on the probe grid
 
 
 @pytest.mark.parametrize(
@@ -59,17 +60,17 @@ PROBE = [
 
 
 @pytest.mark.parametrize(("settings", "measured"), RUNS)
-def test_measured_runs_are_predicted_within_ten_percent(settings, measured):
+def test_measured_runs_are_predicted_as_the_module_claims(settings, measured):
     batch, length, ckpt, liger = settings
     est = vram.peak(QWEN7B, batch=batch, seq_len=length, gradient_checkpointing=ckpt, use_liger_kernel=liger)
-    assert abs(est.gib / measured - 1) <= TOLERANCE, (est, measured)
+    assert abs(est.gib / measured - 1) <= RUN_TOLERANCE, (est, measured)
 
 
 @pytest.mark.parametrize(("settings", "measured"), PROBE)
-def test_probe_grid_is_predicted_within_ten_percent(settings, measured):
+def test_probe_grid_is_predicted_as_the_module_claims(settings, measured):
     batch, length, ckpt = settings
     est = vram.peak(QWEN7B, batch=batch, seq_len=length, gradient_checkpointing=ckpt, overhead_gib=PROBE_OVERHEAD)
-    assert abs(est.gib / measured - 1) <= TOLERANCE, (est, measured)
+    assert abs(est.gib / measured - 1) <= PROBE_TOLERANCE, (est, measured)
 
 
 def test_breakdown_adds_up_and_names_every_part():

@@ -6,13 +6,20 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import click
 
 from swiftkit import __version__
+from swiftkit.data.formats import FORMATS
 from swiftkit.errors import SwiftkitError
 from swiftkit.layout import EVAL_REPORT
+
+if TYPE_CHECKING:  # annotations only: the fast paths import none of these at run time
+    from swiftkit.config.profiles import LoadedProfile
+    from swiftkit.config.schema import Profile
+    from swiftkit.jobs.train import TrainPlan
+    from swiftkit.swift.version import SwiftFlavor
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -57,13 +64,13 @@ def optional_profile(help_text: str) -> Callable[[Callable[..., Any]], Callable[
     )
 
 
-def _load(profile_name: str, overrides: tuple[str, ...]):  # type: ignore[no-untyped-def]
+def _load(profile_name: str, overrides: tuple[str, ...]) -> LoadedProfile:
     from swiftkit.config import profiles
 
     return profiles.load(profile_name, overrides)
 
 
-def _flavor():  # type: ignore[no-untyped-def]
+def _flavor() -> SwiftFlavor:
     from swiftkit.swift.version import installed_flavor
 
     return installed_flavor()
@@ -200,13 +207,14 @@ def plan(what: str, profile_name: str, overrides: tuple[str, ...], checkpoint: O
     click.echo(command.display())
 
 
-def _vram_note(profile) -> None:  # type: ignore[no-untyped-def]
+def _vram_note(profile: Profile) -> None:
     from swiftkit.sizing import vram
 
+    if profile.gpu is None:  # a CPU profile: no GPU memory to predict
+        return
     found = vram.estimate(profile)
     if found is None:
-        if profile.gpu is not None:
-            click.echo("# predicted peak GPU memory: unknown (the model's shape is not known offline)", err=True)
+        click.echo("# predicted peak GPU memory: unknown (the model's shape is not known offline)", err=True)
         return
     card = f"{profile.gpu.memory_gb:g} GB"
     click.echo(f"# predicted peak GPU memory: {found.gib:.1f} GiB of {card} ({found.note})", err=True)
@@ -272,13 +280,13 @@ def _stage(text: str) -> None:
     click.echo(f"> {text}", err=True)
 
 
-def _profile_ref(lp) -> str:  # type: ignore[no-untyped-def]
+def _profile_ref(lp: LoadedProfile) -> str:
     from swiftkit.config.profiles import builtin_dir
 
     return lp.name if lp.path.resolve().parent == builtin_dir().resolve() else str(lp.path)
 
 
-def _notes(train_plan) -> None:  # type: ignore[no-untyped-def]
+def _notes(train_plan: TrainPlan) -> None:
     for entry in train_plan.data:
         if entry.write_to or entry.note:
             what = f"writes {entry.argv_value} from {entry.source}" if entry.write_to else entry.source
@@ -544,7 +552,7 @@ def report(run: Optional[Path], profile_name: Optional[str], overrides: tuple[st
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["alpaca", "messages", "sharegpt", "query-response"]),
+    type=click.Choice(FORMATS),
     help="Force a format instead of detecting it per file.",
 )
 @click.option(

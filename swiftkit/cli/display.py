@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Optional, TextIO
+from typing import Any, Optional, TextIO
 
 from swiftkit.runs.progress import Event, LogFollower, RunSummary
 
@@ -38,8 +38,8 @@ class TrainDisplay:
         self._thread: Optional[threading.Thread] = None
         self._tty = out.isatty()
         self._last_print = 0.0
-        self._progress = None
-        self._task = None
+        self._progress: Any = None  # rich.progress.Progress on a terminal (imported only then)
+        self._task: Any = None
 
     def __enter__(self) -> TrainDisplay:
         if self._tty:

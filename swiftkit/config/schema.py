@@ -14,6 +14,10 @@ _NO_DASH = re.compile(r"^[^-\s]")
 HUB_ID = re.compile(r"^(hf::|ms::)?[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*(:[A-Za-z0-9._-]+)?$")
 
 
+Language = Literal["en", "zh"]
+LANGUAGES: tuple[Language, ...] = ("en", "zh")
+
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -154,8 +158,8 @@ class DataSection(Section):
 
     datasets: list[DatasetEntry] = Field(min_length=1, description="Datasets to train on, in order.")
     min_records: int = Field(50, ge=1, description="Recommended minimum number of identity records.")
-    languages: list[Literal["en", "zh"]] = Field(
-        default_factory=lambda: ["en", "zh"], description="Languages the identity data should cover."
+    languages: list[Language] = Field(
+        default_factory=lambda: list(LANGUAGES), description="Languages the identity data should cover."
     )
 
     @model_validator(mode="after")

@@ -7,13 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from swiftkit.config.schema import IdentitySection
+from swiftkit.data.readers import walk_strings
 
 PLACEHOLDER = re.compile(r"\{\{\s*(NAME|AUTHOR|name|author)\s*\}\}")
 CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
-
-
-def has_placeholder(text: str) -> bool:
-    return bool(PLACEHOLDER.search(text))
 
 
 def language_of(text: str) -> str:
@@ -33,7 +30,7 @@ def fill_text(text: str, identity: IdentitySection, language: str) -> str:
 
 def fill_record(record: Any, identity: IdentitySection) -> Any:
     """Fill every string in a record; the language is read from the whole record."""
-    language = language_of(_all_text(record))
+    language = language_of(" ".join(text for _, text in walk_strings(record)))
 
     def walk(value: Any) -> Any:
         if isinstance(value, str):
@@ -45,16 +42,6 @@ def fill_record(record: Any, identity: IdentitySection) -> Any:
         return value
 
     return walk(record)
-
-
-def _all_text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        return " ".join(_all_text(v) for v in value)
-    if isinstance(value, dict):
-        return " ".join(_all_text(v) for v in value.values())
-    return ""
 
 
 def render_file(

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any, Optional
 
 from swiftkit.config.schema import IdentitySection
+from swiftkit.data.formats import QUERY_ALIASES, RESPONSE_ALIASES
 from swiftkit.data.identity import PLACEHOLDER, language_of
+from swiftkit.data.readers import walk_strings
 
 MAX_SCANNED = 20_000  # records scanned for duplicates, names and languages (identity sets are far smaller)
 TEMPLATE_OVERHEAD_TOKENS = 24  # chat-template tokens around one exchange (role markers, newlines)
@@ -76,29 +78,15 @@ class Exchange:
 
 def exchange_of(fmt: str, record: dict[str, Any]) -> Optional[Exchange]:
     """The question, the answers and every string of a record, or None when it is too broken to read."""
-    strings = list(_strings(record, ""))
+    strings = list(walk_strings(record))
     rec = {str(k).lower(): v for k, v in record.items()}
     if fmt == "alpaca":
         question = " ".join(x for x in (rec.get("instruction"), rec.get("input")) if isinstance(x, str) and x)
         answers = [("output", rec["output"])] if isinstance(rec.get("output"), str) else []
     elif fmt == "query-response":
-        question = next(
-            (
-                rec[k]
-                for k in ("query", "prompt", "question", "problem", "instruction", "input")
-                if isinstance(rec.get(k), str)
-            ),
-            "",
-        )
-        key = next(
-            (
-                k
-                for k in ("response", "answer", "output", "solution", "completion", "target", "text")
-                if isinstance(rec.get(k), str)
-            ),
-            None,
-        )
-        answers = [(key, rec[key])] if key else []
+        question = next((rec[k] for k in QUERY_ALIASES if isinstance(rec.get(k), str)), "")
+        key = next((k for k in RESPONSE_ALIASES if k in rec), None)
+        answers = [(key, rec[key])] if key and isinstance(rec[key], str) else []
     else:
         turns = rec.get("messages") if fmt == "messages" else rec.get("conversations", rec.get("conversation"))
         if not isinstance(turns, list):
@@ -123,19 +111,6 @@ def exchange_of(fmt: str, record: dict[str, Any]) -> Optional[Exchange]:
                 key = "content" if "content" in turn else "value"
                 answers.append((f"{'messages' if fmt == 'messages' else 'conversations'}.{i}.{key}", text))
     return Exchange(question=question, answers=answers, strings=strings)
-
-
-def _strings(value: Any, path: str, depth: int = 0):  # type: ignore[no-untyped-def]
-    if depth > 20:
-        return
-    if isinstance(value, str):
-        yield path, value
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            yield from _strings(v, f"{path}.{k}" if path else str(k), depth + 1)
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from _strings(v, f"{path}.{i}" if path else str(i), depth + 1)
 
 
 class Linter:
@@ -164,12 +139,7 @@ class Linter:
             return
         # past the identity-scan window: only the per-record checks, without building an Exchange
         self.count += 1
-        if not self.template:
-            for key, value in record.items():
-                if type(value) is str and "{{" in value:
-                    match = PLACEHOLDER.search(value)
-                    if match:
-                        self._placeholder(position, key, match.group(0))
+        self._placeholders(position, [(k, v) for k, v in record.items() if type(v) is str])
         output = record["output"]
         if not output or output.isspace():
             self._add(position, "output", EMPTY)
@@ -181,12 +151,7 @@ class Linter:
 
     def _lint(self, ex: Exchange, position: int) -> None:
         self.count += 1
-        if not self.template:
-            for path, text in ex.strings:
-                if "{{" in text:
-                    match = PLACEHOLDER.search(text)
-                    if match:
-                        self._placeholder(position, path, match.group(0))
+        self._placeholders(position, ex.strings)
         for path, text in ex.answers:
             if not text or text.isspace():
                 self._add(position, path, EMPTY)
@@ -203,7 +168,7 @@ class Linter:
                 return
             tokenizer = _load_tokenizer(self.settings.tokenizer)
             tokens = len(tokenizer.encode(text).ids) + TEMPLATE_OVERHEAD_TOKENS
-            if tokens > self.settings.max_length:
+            if tokens > (self.settings.max_length or 0):
                 self._add(
                     position,
                     "-",
@@ -281,13 +246,18 @@ class Linter:
                 "warning",
             )
 
-    def _placeholder(self, record: int, path: str, placeholder: str) -> None:
-        self._add(
-            record,
-            path,
-            f"unfilled placeholder {placeholder}: it would be trained verbatim; fill it with "
-            "'swiftkit identity render' or give the profile an identity",
-        )
+    def _placeholders(self, record: int, strings: list[tuple[str, str]]) -> None:
+        if self.template:
+            return
+        for path, text in strings:
+            match = PLACEHOLDER.search(text) if "{{" in text else None
+            if match:
+                self._add(
+                    record,
+                    path,
+                    f"unfilled placeholder {match.group(0)}: it would be trained verbatim; fill it with "
+                    "'swiftkit identity render' or give the profile an identity",
+                )
 
     def _add(self, record: int, path: str, message: str, severity: str = "error") -> None:
         self.problems.append(LintProblem(record, path, message, severity))
@@ -304,7 +274,7 @@ def _found(text: str, patterns: tuple[re.Pattern[str], ...]) -> set[str]:
 
 
 @lru_cache(maxsize=4)
-def _load_tokenizer(path: Path):  # type: ignore[no-untyped-def]
+def _load_tokenizer(path: Path) -> Any:
     """Loaded once per process (a 3.5 MB tokenizer.json takes ~0.1 s)."""
     from tokenizers import Tokenizer
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, NamedTuple, Union
+from typing import Any, NamedTuple, Optional, Union
 
+_fast_loads: Optional[Callable[[str | bytes], Any]]
 try:  # a fast parser for the common case; the standard library explains failures
     from orjson import loads as _fast_loads
 except ImportError:  # pragma: no cover
@@ -40,8 +41,29 @@ Item = Union[tuple[int, Any], ReadError]
 def records_only(path: Path) -> Iterator[tuple[int, Any]]:
     """The records of a file, skipping read errors (use after validation)."""
     for item in read_records(path):
-        if type(item) is not ReadError:
+        if not isinstance(item, ReadError):
             yield item
+
+
+MAX_WALK_DEPTH = 20
+
+
+def walk_strings(
+    value: Any, path: str = "", skip_keys: frozenset[str] = frozenset(), depth: int = 0
+) -> Iterator[tuple[str, str]]:
+    """Every string in a record with its dotted path (``messages.1.content``), depth-first, in order; keys in
+    ``skip_keys`` are not entered. Stops at a fixed depth, so hostile nesting costs nothing."""
+    if depth > MAX_WALK_DEPTH:
+        return
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            if k not in skip_keys:
+                yield from walk_strings(v, f"{path}.{k}" if path else str(k), skip_keys, depth + 1)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from walk_strings(v, f"{path}.{i}" if path else str(i), skip_keys, depth + 1)
 
 
 _decoder = json.JSONDecoder()
@@ -126,7 +148,7 @@ class _Stream:
     def skip_space(self) -> str:
         """The next non-space character ('' at end of file)."""
         while True:
-            self.pos = _SPACE.match(self.buf, self.pos).end()  # type: ignore[union-attr]
+            self.pos = _SPACE.match(self.buf, self.pos).end()  # type: ignore[union-attr]  # [ \t\r\n]* always matches
             if self.pos < len(self.buf):
                 return self.buf[self.pos]
             if not self.more():
@@ -201,14 +223,15 @@ def _decode_batch(stream: _Stream, tries: int = 8) -> Any:
     unbalanced, so the slice parses only when the cut is a real record boundary; otherwise None (the caller
     then decodes one record the careful way).
     """
+    assert _fast_loads is not None  # the caller uses this path only with orjson
     buf, start = stream.buf, stream.pos
     cut = buf.rfind("}", start)
     while cut > start and tries:
         tries -= 1
-        after = _SPACE.match(buf, cut + 1).end()  # type: ignore[union-attr]
+        after = _SPACE.match(buf, cut + 1).end()  # type: ignore[union-attr]  # [ \t\r\n]* always matches
         if after < len(buf) and buf[after] in ",]":
             try:
-                values = _fast_loads("[" + buf[start : cut + 1] + "]")  # type: ignore[misc]
+                values = _fast_loads("[" + buf[start : cut + 1] + "]")
             except ValueError:
                 return None
             stream.pos = cut + 1

@@ -23,9 +23,9 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
 from swiftkit.data import lint
+from swiftkit.data.formats import QUERY_ALIASES, RESPONSE_ALIASES, SYSTEM_ALIASES
 from swiftkit.data.readers import ReadError, read_records
 
-FORMATS = ("alpaca", "messages", "sharegpt", "query-response")
 SCHEMA_FILES = {
     "alpaca": "alpaca.json",
     "messages": "messages.json",
@@ -34,22 +34,6 @@ SCHEMA_FILES = {
 }
 MAX_STORED = 1000  # problems kept per file and severity; counts stay exact
 
-# ms-swift ResponsePreprocessor column aliases (swift/dataset/preprocessor/core.py)
-QUERY_ALIASES = ("query", "prompt", "input", "instruction", "question", "problem")
-RESPONSE_ALIASES = (
-    "response",
-    "answer",
-    "output",
-    "targets",
-    "target",
-    "answer_key",
-    "answers",
-    "solution",
-    "text",
-    "completion",
-    "content",
-)
-SYSTEM_ALIASES = ("system", "system_prompt")
 KNOWN_KEYS = {
     "alpaca": {"instruction", "input", "output", "system", "history"},
     "messages": {"messages", "system"},
@@ -300,7 +284,7 @@ def describe(error: ValidationError) -> tuple[list[Any], str]:
         return path + [name], f"required field is missing{hint}"
     if v == "type":
         wanted = value if isinstance(value, list) else [value]
-        names = " or ".join(_TYPE_NAMES.get(w, w) for w in wanted if w != "null") or "null"
+        names = " or ".join(_TYPE_NAMES.get(str(w), str(w)) for w in wanted if w != "null") or "null"
         return path, f"must be {names}, not {_json_type(error.instance)}"
     if v == "minLength":
         return path, "must not be empty"
@@ -356,13 +340,13 @@ def validate_file(path: Path, options: Options) -> FileReport:
     add_fast = linter.add_fast
     records = 0
     for item in read_records(path):
-        if type(item) is ReadError:
+        if isinstance(item, ReadError):
             report.add(Problem(shown, item.position, "-", item.message))
             continue
         records += 1
         position, value = item
-        if fast is not None and type(value) is dict and fast(value):
-            add_fast(fmt, value, position)  # type: ignore[arg-type]
+        if fast is not None and fmt is not None and type(value) is dict and fast(value):
+            add_fast(fmt, value, position)
             continue
         if not isinstance(value, dict):
             report.add(Problem(shown, position, "-", f"a record must be a JSON object, not {_json_type(value)}"))
@@ -387,7 +371,7 @@ def validate_file(path: Path, options: Options) -> FileReport:
             )
             continue
         for p in _check_record(fmt, value, position, shown):
-            if p.message is UNKNOWN:  # summarised per file below
+            if p.message == UNKNOWN:  # summarised per file below
                 unknown.setdefault(p.field, [position, 0])[1] += 1
             else:
                 report.add(p)
@@ -401,8 +385,8 @@ def validate_file(path: Path, options: Options) -> FileReport:
         report.add(Problem(shown, first, key, f"unknown field, ignored by ms-swift{times}{hint}", "warning"))
     if records == 0 and report.error_count == 0:
         report.add(Problem(shown, 0, "-", "the file holds no records; ms-swift fails with 'corresponds to no data'"))
-    for p in linter.finish():
-        report.add(Problem(shown, p.record, p.field, p.message, p.severity))
+    for found in linter.finish():
+        report.add(Problem(shown, found.record, found.field, found.message, found.severity))
     return report
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from swiftkit.config.profiles import LoadedProfile
 from swiftkit.data.prompts import load_prompts
@@ -23,10 +23,10 @@ def checkpoint_for(lp: LoadedProfile, which: str, merged: bool = False) -> Path:
     """The adapter (or its merged folder) that infer/export should use."""
     path = checkpoints.resolve(lp.profile.output_dir, which)
     if merged:
-        merged = merged_path(path)
-        if not checkpoints.merged_complete(merged):
+        folder = merged_path(path)
+        if not checkpoints.merged_complete(folder):
             raise SwiftkitError(f"{path} has no merged model yet; run 'swiftkit export --profile {lp.name}' first.")
-        return merged
+        return folder
     return path
 
 
@@ -69,7 +69,7 @@ def read_answers(result_file: Path, prompts: list[str]) -> list[str]:
 
 
 def answer_prompts(
-    lp: LoadedProfile, flavor: SwiftFlavor, checkpoint: Optional[Path], prompts: list[str], **run_options: object
+    lp: LoadedProfile, flavor: SwiftFlavor, checkpoint: Optional[Path], prompts: list[str], **run_options: Any
 ) -> list[str]:
     """Run ms-swift batch inference (base model when ``checkpoint`` is None) and return the answers."""
     import tempfile
@@ -79,7 +79,7 @@ def answer_prompts(
     with tempfile.TemporaryDirectory(prefix="swiftkit-infer-") as tmp:
         command, result_file = batch_command(lp, flavor, checkpoint, prompts, Path(tmp))
         log = Path(tmp) / "swift.log"
-        code = runner.run(command, log_path=log, **run_options)  # type: ignore[arg-type]
+        code = runner.run(command, log_path=log, **run_options)
         if code == runner.INTERRUPTED:
             raise KeyboardInterrupt
         if code != 0:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from swiftkit.config.profiles import LoadedProfile
 from swiftkit.data.lint import LintSettings
@@ -156,7 +156,7 @@ def check_disk(lp: LoadedProfile) -> Optional[str]:
     return None if found is None or found.fits else refusal(found)
 
 
-def run_train(lp: LoadedProfile, plan: TrainPlan, **run_options: object) -> TrainResult:
+def run_train(lp: LoadedProfile, plan: TrainPlan, **run_options: Any) -> TrainResult:
     """Lock the output folder, write the run's data and manifest, run ms-swift (its output to the run's log),
     and record the outcome and summary in the manifest."""
     import time
@@ -178,7 +178,7 @@ def run_train(lp: LoadedProfile, plan: TrainPlan, **run_options: object) -> Trai
         log = plan.log
         started = time.monotonic()
         try:
-            code = runner.run(plan.command, log_path=log, pass_fds=(lock.fd,) if lock.fd else (), **run_options)  # type: ignore[arg-type]
+            code = runner.run(plan.command, log_path=log, pass_fds=(lock.fd,) if lock.fd else (), **run_options)
         except BaseException:
             manifest.finish(plan.run_dir, record, -1, "failed", wall_seconds=round(time.monotonic() - started, 1))
             raise

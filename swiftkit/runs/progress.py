@@ -64,7 +64,7 @@ def step_of(entry: dict[str, Any]) -> Optional[int]:
 def parse(entry: dict[str, Any]) -> Event:
     """One logging.jsonl object -> an Event."""
     step, max_steps = steps_of(entry)
-    common = dict(
+    common: dict[str, Any] = dict(
         step=step,
         max_steps=max_steps,
         epoch=_num(entry.get("epoch")),

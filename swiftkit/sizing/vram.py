@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from swiftkit.config.schema import Profile
-from swiftkit.data.readers import records_only
+from swiftkit.data.readers import records_only, walk_strings
 from swiftkit.sizing.shapes import DTYPE_BYTES, KNOWN, Shape, lora_params, shape_of
 
 GIB = 1024**3
@@ -71,19 +71,12 @@ def estimate_tokens(text: str) -> int:
     return math.ceil(ascii_chars / 3.5 + 2 * (len(text) - ascii_chars))
 
 
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value] if value else []
-    if isinstance(value, dict):
-        return [s for key, v in value.items() if key not in ("role", "from", "loss") for s in _strings(v)]
-    if isinstance(value, list):
-        return [s for v in value for s in _strings(v)]
-    return []
+NOT_TEXT = frozenset({"role", "from", "loss"})  # message keys whose values are markup, not text
 
 
 def record_tokens(record: Any, system_tokens: int) -> int:
     """Estimated tokens of one training record as a chat: its texts, the system prompt and the markup."""
-    texts = _strings(record)
+    texts = [text for _, text in walk_strings(record, skip_keys=NOT_TEXT) if text]
     return system_tokens + sum(estimate_tokens(t) for t in texts) + TEMPLATE_TOKENS_PER_MESSAGE * (len(texts) + 1)
 
 

@@ -1,0 +1,113 @@
+"""The import graph: one-way layers and no cycles, read from the source (every import, also inside functions)."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "swiftkit"
+# lowest first; a module may import its own layer and the ones before it, never one after it
+LAYERS = [
+    {"errors", "fsutil", "layout", "cache", "resources", "plugins", "__init__"},
+    {"config"},
+    {"model"},
+    {"data"},
+    {"sizing"},
+    {"swift"},
+    {"runs"},
+    {"eval"},
+    {"jobs"},
+    {"cli", "__main__"},
+]
+
+
+def layer_of(module: str) -> int:
+    top = module.split(".")[1] if "." in module else "__init__"
+    for index, names in enumerate(LAYERS):
+        if top in names:
+            return index
+    raise AssertionError(f"{module} is in no layer; add its folder to LAYERS")
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        found[name] = path
+    return found
+
+
+def imports_of(path: Path, name: str, known: set[str]) -> set[str]:
+    out = set()
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([base] if base else []))
+            for alias in node.names:
+                full = f"{base}.{alias.name}"
+                out.add(full if full in known else base)
+        elif isinstance(node, ast.Import):
+            out.update(alias.name for alias in node.names)
+    return {m for m in out if m in known}
+
+
+def graph() -> dict[str, set[str]]:
+    found = modules()
+    return {name: imports_of(path, name, set(found)) - {name} for name, path in found.items()}
+
+
+def test_every_module_sits_in_a_layer():
+    for name in modules():
+        layer_of(name)
+
+
+def test_no_module_imports_a_higher_layer():
+    upward = [
+        f"{name} (layer {layer_of(name)}) imports {dep} (layer {layer_of(dep)})"
+        for name, deps in graph().items()
+        for dep in deps
+        if layer_of(dep) > layer_of(name) and dep != "swiftkit"
+    ]
+    assert upward == []
+
+
+def test_no_import_cycles():
+    edges = {k: {d for d in v if d != "swiftkit"} for k, v in graph().items()}
+    state: dict[str, int] = {}
+    cycles: list[list[str]] = []
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for dep in sorted(edges.get(node, ())):
+            if state.get(dep) == 1:
+                cycles.append(trail[trail.index(dep) :] + [dep] if dep in trail else [node, dep])
+            elif dep not in state:
+                visit(dep, [*trail, dep])
+        state[node] = 2
+
+    for start in sorted(edges):
+        if start not in state:
+            visit(start, [start])
+    assert cycles == []
+
+
+def test_the_check_catches_a_cycle_and_an_upward_import(tmp_path, monkeypatch):
+    """The checker itself can fail: a fake package with data -> jobs (upward) and a <-> b (cycle)."""
+    fake = tmp_path / "swiftkit"
+    (fake / "data").mkdir(parents=True)
+    (fake / "jobs").mkdir()
+    (fake / "__init__.py").write_text("")
+    (fake / "data" / "__init__.py").write_text("")
+    (fake / "jobs" / "__init__.py").write_text("")
+    (fake / "data" / "a.py").write_text("from swiftkit.data import b\nfrom swiftkit.jobs import run\n")
+    (fake / "data" / "b.py").write_text("def f():\n    from swiftkit.data.a import x\n")
+    (fake / "jobs" / "run.py").write_text("")
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGE", fake)
+    edges = graph()
+    assert "swiftkit.jobs.run" in edges["swiftkit.data.a"]
+    assert "swiftkit.data.a" in edges["swiftkit.data.b"] and "swiftkit.data.b" in edges["swiftkit.data.a"]
