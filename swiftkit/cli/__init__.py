@@ -1,5 +1,9 @@
-"""The command line: Click commands that parse options, call one core function and print its result."""
+"""The command line: Click commands that parse options, call one core function and print its result.
 
-from swiftkit.cli.commands import cli, main
+``app`` holds the group and shared options; each other module registers the commands of one concern.
+"""
+
+from swiftkit.cli import data, evaluate, infer, profiles, runs, train  # noqa: F401  (they register commands)
+from swiftkit.cli.app import cli, main
 
 __all__ = ["cli", "main"]

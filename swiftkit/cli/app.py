@@ -1,0 +1,101 @@
+"""The Click group, its error boundary and the options every command shares."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Optional
+
+import click
+
+from swiftkit import __version__
+from swiftkit.errors import SwiftkitError
+
+if TYPE_CHECKING:  # annotations only: the fast paths import none of these at run time
+    from swiftkit.config.profiles import LoadedProfile
+    from swiftkit.swift.version import SwiftFlavor
+
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class SwiftkitGroup(click.Group):
+    """Turns expected errors into 'Error: …' + exit 1, and Ctrl-C into exit 130."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SwiftkitError as exc:
+            raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            sys.exit(130)
+
+
+def set_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--set KEY=VALUE, repeatable."""
+    return click.option(
+        "--set",
+        "overrides",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Override a profile field (dotted key), e.g. --set train.learning_rate=2e-4. Repeatable.",
+    )(func)
+
+
+def profile_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    func = set_option(func)
+    func = click.option(
+        "--profile",
+        "-p",
+        "profile_name",
+        envvar="SWIFTKIT_PROFILE",
+        required=True,
+        metavar="NAME|PATH",
+        help="Built-in profile name (see 'swiftkit profiles list') or a .yaml file. Default: $SWIFTKIT_PROFILE.",
+    )(func)
+    return func
+
+
+def checkpoint_option(
+    help_text: str, default: Optional[str] = "latest"
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--checkpoint latest|best|PATH."""
+    return click.option(
+        "--checkpoint", default=default, show_default=default is not None, metavar="latest|best|PATH", help=help_text
+    )
+
+
+def optional_profile(help_text: str) -> Decorator:
+    """--profile for commands that can also work without one (they take a folder instead)."""
+    return click.option(
+        "--profile", "-p", "profile_name", envvar="SWIFTKIT_PROFILE", metavar="NAME|PATH", help=help_text
+    )
+
+
+def load_profile(profile_name: str, overrides: tuple[str, ...]) -> LoadedProfile:
+    from swiftkit.config import profiles
+
+    return profiles.load(profile_name, overrides)
+
+
+def swift_flavor() -> SwiftFlavor:
+    from swiftkit.swift.version import installed_flavor
+
+    return installed_flavor()
+
+
+@click.group(cls=SwiftkitGroup, context_settings=CONTEXT)
+@click.version_option(__version__, "--version", prog_name="swiftkit")
+def cli() -> None:
+    """Identity fine-tuning with ms-swift, made reliable.
+
+    \b
+    Example:
+      swiftkit plan sft --profile 4090d
+      swiftkit train --profile cpu-demo
+    """
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    cli.main(args=argv, prog_name="swiftkit")

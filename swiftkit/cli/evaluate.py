@@ -1,0 +1,95 @@
+"""`swiftkit replay` and `swiftkit eval`: the base model's own answers, and scoring an adapter against it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+import click
+
+from swiftkit.cli.app import (
+    CONTEXT,
+    checkpoint_option,
+    cli,
+    load_profile,
+    profile_options,
+    swift_flavor,
+)
+from swiftkit.layout import EVAL_REPORT
+
+if TYPE_CHECKING:
+    pass
+
+
+@cli.command(context_settings=CONTEXT)
+@profile_options
+@click.option(
+    "--prompts",
+    "prompts_file",
+    type=click.Path(path_type=Path),
+    help="General prompts (.jsonl with 'prompt'). Default: the profile's replay entry, else the shipped set.",
+)
+@click.option("--force", is_flag=True, help="Ask the model again even when answers are cached.")
+def replay(profile_name: str, overrides: tuple[str, ...], prompts_file: Optional[Path], force: bool) -> None:
+    """Save the base model's own answers to general prompts as Alpaca data (cached per model).
+
+    Mix it into training with a dataset entry `{replay: PROMPTS_FILE, ratio: 1}`; works offline.
+
+    \b
+    Example:
+      swiftkit replay --profile cpu-demo
+    """
+    from swiftkit.data.prompts import shipped_prompts
+    from swiftkit.jobs.replay import ensure_replay
+
+    lp = load_profile(profile_name, overrides)
+    if prompts_file is None:
+        entry = next((d for d in lp.profile.data.datasets if d.replay), None)
+        prompts_file = Path(entry.replay) if entry and entry.replay else shipped_prompts("replay.jsonl")
+    path, made = ensure_replay(lp, swift_flavor(), prompts_file, force=force)
+    click.echo(f"{'Wrote' if made else 'Cached'}: {path}")
+
+
+@cli.command("eval", context_settings=CONTEXT)
+@profile_options
+@checkpoint_option("Adapter to score.")
+@click.option("--probes", type=click.Path(path_type=Path), help="Identity probes (.jsonl with prompt/asks).")
+@click.option("--general", type=click.Path(path_type=Path), help="General prompts (.jsonl with prompt).")
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON report (it is always saved in the checkpoint).")
+def eval_(
+    profile_name: str,
+    overrides: tuple[str, ...],
+    checkpoint: str,
+    probes: Optional[Path],
+    general: Optional[Path],
+    as_json: bool,
+) -> None:
+    """Did it work? Identity pass rate, pollution rate and changed answers, base model vs adapter.
+
+    \b
+    Example:
+      swiftkit eval --profile cpu-demo
+      swiftkit eval --profile cpu-demo --checkpoint best --json
+    """
+    import json as json_
+
+    from swiftkit.data.prompts import shipped_prompts
+    from swiftkit.eval import score as evaluate
+    from swiftkit.jobs.evaluate import run_eval
+    from swiftkit.jobs.infer import checkpoint_for
+
+    lp = load_profile(profile_name, overrides)
+    ck = checkpoint_for(lp, checkpoint)
+    report = run_eval(
+        lp,
+        swift_flavor(),
+        ck,
+        probes or shipped_prompts("identity_probes.jsonl"),
+        general or shipped_prompts("general.jsonl"),
+    )
+    if as_json:
+        click.echo(json_.dumps(report.to_json(), ensure_ascii=False, indent=2))
+        return
+    click.echo(f"checkpoint: {ck}")
+    click.echo(evaluate.table(report))
+    click.echo(f"report: {ck / EVAL_REPORT}")

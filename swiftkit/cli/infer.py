@@ -1,0 +1,97 @@
+"""`swiftkit infer` and `swiftkit export`: answers from the newest adapter, and merging it."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+import click
+
+from swiftkit.cli.app import (
+    CONTEXT,
+    checkpoint_option,
+    cli,
+    load_profile,
+    profile_options,
+    swift_flavor,
+)
+
+if TYPE_CHECKING:
+    pass
+
+
+@cli.command(context_settings=CONTEXT)
+@profile_options
+@checkpoint_option("Adapter to load.")
+@click.option("--merged", is_flag=True, help="Use the merged model made by 'swiftkit export'.")
+@click.option("--prompt", "prompts", multiple=True, help="Answer this prompt and exit (repeatable).")
+@click.option("--prompts", "prompts_file", type=click.Path(path_type=Path), help="Answer every prompt in a file.")
+@click.option("--dry-run", is_flag=True, help="Print the command and stop.")
+def infer(
+    profile_name: str,
+    overrides: tuple[str, ...],
+    checkpoint: str,
+    merged: bool,
+    prompts: tuple[str, ...],
+    prompts_file: Optional[Path],
+    dry_run: bool,
+) -> None:
+    """Chat with the trained adapter, or answer prompts non-interactively.
+
+    \b
+    Example:
+      swiftkit infer --profile cpu-demo --prompt "Who are you?" --prompt "你是谁？"
+    """
+    from swiftkit.jobs import infer as inference
+    from swiftkit.swift import render, runner
+
+    lp = load_profile(profile_name, overrides)
+    flavor = swift_flavor()
+    ck = inference.checkpoint_for(lp, checkpoint, merged=merged)
+    questions = list(prompts) + (inference.read_prompts_file(prompts_file) if prompts_file else [])
+    if not questions:
+        command = render.render_infer(lp.profile, flavor, str(ck))
+        click.echo(command.display(), err=not dry_run)
+        if not dry_run:
+            sys.exit(runner.run(command))
+        return
+    if dry_run:
+        with tempfile.TemporaryDirectory(prefix="swiftkit-infer-") as tmp:
+            command, _ = inference.batch_command(lp, flavor, ck, questions, Path(tmp))
+            click.echo(command.display())
+        return
+    for question, answer in zip(questions, inference.answer_prompts(lp, flavor, ck, questions), strict=True):
+        click.echo(f"Q: {question}\nA: {answer.strip()}\n")
+
+
+@cli.command("export", context_settings=CONTEXT)
+@profile_options
+@checkpoint_option("Adapter to merge.")
+@click.option("--force", is_flag=True, help="Merge again even when an up-to-date merged model exists.")
+@click.option("--dry-run", is_flag=True, help="Print the command and stop.")
+def export_(profile_name: str, overrides: tuple[str, ...], checkpoint: str, force: bool, dry_run: bool) -> None:
+    """Merge the LoRA adapter into the base model (`swift export --merge_lora true`).
+
+    \b
+    Example:
+      swiftkit export --profile cpu-demo
+    """
+    from swiftkit.jobs import export as core
+    from swiftkit.jobs.infer import checkpoint_for
+    from swiftkit.swift import runner
+
+    lp = load_profile(profile_name, overrides)
+    ck = checkpoint_for(lp, checkpoint)
+    decision = core.plan_export(lp, swift_flavor(), ck, force=force)
+    if decision.command is None:
+        click.echo(f"Up to date ({decision.reason}): {decision.merged_path}")
+        return
+    click.echo(decision.command.display(), err=not dry_run)
+    if dry_run:
+        return
+    code = runner.run(decision.command)
+    if code != 0:
+        sys.exit(code)
+    click.echo(f"Merged model: {decision.merged_path}")

@@ -1,0 +1,139 @@
+"""`swiftkit plan` and `swiftkit train`: the exact ms-swift command, then the run with its progress and summary."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Optional
+
+import click
+
+from swiftkit.cli.app import (
+    CONTEXT,
+    checkpoint_option,
+    cli,
+    load_profile,
+    profile_options,
+    swift_flavor,
+)
+
+if TYPE_CHECKING:
+    from swiftkit.config.profiles import LoadedProfile
+    from swiftkit.config.schema import Profile
+    from swiftkit.jobs.train import TrainPlan
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("what", type=click.Choice(["sft", "infer", "export"]))
+@profile_options
+@checkpoint_option("Adapter for infer/export (default latest).", default=None)
+def plan(what: str, profile_name: str, overrides: tuple[str, ...], checkpoint: Optional[str]) -> None:
+    """Print the exact ms-swift command a profile runs, as one pasteable line.
+
+    \b
+    Example:
+      swiftkit plan sft --profile 4090d
+      swiftkit plan infer --profile cpu-demo --checkpoint output/cpu-demo/v0-20261127-180000/checkpoint-40
+    """
+    from swiftkit.jobs import infer as inference
+    from swiftkit.jobs import train as training
+    from swiftkit.swift import render
+
+    lp = load_profile(profile_name, overrides)
+    flavor = swift_flavor()
+    if what == "sft":
+        train_plan = training.plan_train(lp, flavor)
+        command = train_plan.command
+        _notes(train_plan)
+    elif what == "infer":
+        command = render.render_infer(lp.profile, flavor, str(inference.checkpoint_for(lp, checkpoint or "latest")))
+    else:
+        command = render.render_export(lp.profile, flavor, str(inference.checkpoint_for(lp, checkpoint or "latest")))
+    click.echo(f"# {render.remote_code_note(lp.profile, flavor)}", err=True)
+    if what == "sft":
+        _vram_note(lp.profile)
+    click.echo(command.display())
+
+
+def _vram_note(profile: Profile) -> None:
+    from swiftkit.sizing import vram
+
+    if profile.gpu is None:  # a CPU profile: no GPU memory to predict
+        return
+    found = vram.estimate(profile)
+    if found is None:
+        click.echo("# predicted peak GPU memory: unknown (the model's shape is not known offline)", err=True)
+        return
+    card = f"{profile.gpu.memory_gb:g} GB"
+    click.echo(f"# predicted peak GPU memory: {found.gib:.1f} GiB of {card} ({found.note})", err=True)
+    problem = vram.warning(profile, found)
+    if problem:
+        click.echo(f"warning: {problem}", err=True)
+
+
+@cli.command(context_settings=CONTEXT)
+@profile_options
+@click.option("--resume", is_flag=True, help="Continue from the newest complete checkpoint (in a new run folder).")
+@click.option("--dry-run", is_flag=True, help="Print the command and stop (checks and writes nothing).")
+@click.option("--verbose", "-v", is_flag=True, help="Show ms-swift's own output live instead of a progress bar.")
+def train(profile_name: str, overrides: tuple[str, ...], resume: bool, dry_run: bool, verbose: bool) -> None:
+    """Check the data, then train a LoRA adapter with `swift sft` as the profile says.
+
+    ms-swift's output goes to swiftkit-train.log in the run folder; a progress bar follows its logging.jsonl.
+
+    \b
+    Example:
+      swiftkit train --profile cpu-demo
+      swiftkit train --profile 4090d --set train.num_train_epochs=5 --dry-run
+    """
+    from datetime import datetime
+
+    from swiftkit.jobs import train as training
+
+    lp = load_profile(profile_name, overrides)
+    flavor = swift_flavor()
+    now = datetime.now()
+    if dry_run:
+        plan_ = training.plan_train(lp, flavor, now=now, resume=resume)
+        click.echo(plan_.command.display())
+        _notes(plan_)
+        return
+    plan_ = training.prepare_train(lp, flavor, now=now, resume=resume, on_stage=_stage)
+    from swiftkit.cli.display import TrainDisplay, summary_text
+    from swiftkit.runs import progress
+
+    for problem in plan_.warnings:
+        click.echo(f"warning: {problem.line()}", err=True)
+    click.echo(plan_.command.display(), err=True)
+    click.echo(f"ms-swift log: {plan_.log}", err=True)
+    if verbose:
+        result = training.run_train(lp, plan_, echo=sys.stdout)
+    else:
+        with TrainDisplay(plan_.run_dir):
+            result = training.run_train(lp, plan_)
+    click.echo(summary_text(result.summary, _profile_ref(lp)))
+    if result.status == "failed":
+        tail = progress.tail(result.log)
+        click.echo(f"\nms-swift failed (exit {result.exit_code}); the end of its log:\n{tail}", err=True)
+        hint = progress.hint_for(tail)
+        if hint:
+            click.echo(f"\nHint: {hint}", err=True)
+    elif result.status == "interrupted":
+        click.echo("Interrupted; the last complete checkpoint is kept. Continue with --resume.", err=True)
+    sys.exit(result.exit_code)
+
+
+def _stage(text: str) -> None:
+    click.echo(f"> {text}", err=True)
+
+
+def _profile_ref(lp: LoadedProfile) -> str:
+    from swiftkit.config.profiles import builtin_dir
+
+    return lp.name if lp.path.resolve().parent == builtin_dir().resolve() else str(lp.path)
+
+
+def _notes(train_plan: TrainPlan) -> None:
+    for entry in train_plan.data:
+        if entry.write_to or entry.note:
+            what = f"writes {entry.argv_value} from {entry.source}" if entry.write_to else entry.source
+            click.echo(f"# {what}" + (f": {entry.note}" if entry.note else ""), err=True)
