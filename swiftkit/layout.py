@@ -18,6 +18,8 @@ MERGED_SUFFIX = "-merged"
 
 LOGGING_JSONL = "logging.jsonl"  # ms-swift's per-step log
 TRAIN_LOG = "swiftkit-train.log"  # ms-swift's console output, kept by swiftkit
+EXPORT_LOG = "swiftkit-export.log"  # `swift export`'s output (RUN/)
+DEPLOY_LOG = "swiftkit-deploy-{port}.log"  # `swift deploy`'s output (RUN/), one per port
 MANIFEST = "swiftkit-manifest.json"
 LOCK_NAME = ".swiftkit-train.lock"
 EVAL_REPORT = "swiftkit-eval.json"

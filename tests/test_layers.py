@@ -18,6 +18,7 @@ LAYERS = [
     {"runs"},
     {"eval"},
     {"jobs"},
+    {"serve"},
     {"cli", "__main__"},
 ]
 

@@ -18,7 +18,7 @@ from swiftkit.cli.app import (
 from swiftkit.layout import EVAL_REPORT
 
 if TYPE_CHECKING:
-    pass
+    from swiftkit.config.profiles import LoadedProfile
 
 
 @cli.command(context_settings=CONTEXT)
@@ -52,9 +52,16 @@ def replay(profile_name: str, overrides: tuple[str, ...], prompts_file: Optional
 
 @cli.command("eval", context_settings=CONTEXT)
 @profile_options
-@checkpoint_option("Adapter to score.")
+@checkpoint_option("Adapter to score (with --endpoint: whose local report to compare with).")
 @click.option("--probes", type=click.Path(path_type=Path), help="Identity probes (.jsonl with prompt/asks).")
 @click.option("--general", type=click.Path(path_type=Path), help="General prompts (.jsonl with prompt).")
+@click.option(
+    "--endpoint", metavar="URL", help="Score a served model through its OpenAI API, e.g. http://127.0.0.1:8000/v1."
+)
+@click.option(
+    "--api-key", envvar="SWIFTKIT_API_KEY", metavar="KEY", help="The endpoint's key. Default: $SWIFTKIT_API_KEY."
+)
+@click.option("--model", metavar="NAME", help="The served model to ask (default: the first one it lists).")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report (it is always saved in the checkpoint).")
 def eval_(
     profile_name: str,
@@ -62,34 +69,71 @@ def eval_(
     checkpoint: str,
     probes: Optional[Path],
     general: Optional[Path],
+    endpoint: Optional[str],
+    api_key: Optional[str],
+    model: Optional[str],
     as_json: bool,
 ) -> None:
-    """Did it work? Identity pass rate, pollution rate and changed answers, base model vs adapter.
+    """Did it work? Identity pass rate, pollution rate, degenerate answers and changed answers, base vs adapter.
+
+    With --endpoint the same prompts go to a served model ('swiftkit deploy', or any OpenAI-compatible server),
+    scored the same way and compared answer by answer with the local report, when the checkpoint has one.
 
     \b
     Example:
       swiftkit eval --profile cpu-demo
       swiftkit eval --profile cpu-demo --checkpoint best --json
+      swiftkit eval --profile cpu-demo --endpoint http://127.0.0.1:8000/v1
     """
     import json as json_
 
     from swiftkit.data.prompts import shipped_prompts
+
+    lp = load_profile(profile_name, overrides)
+    probes = probes or shipped_prompts("identity_probes.jsonl")
+    general = general or shipped_prompts("general.jsonl")
+    if endpoint is not None:
+        _eval_endpoint(lp, checkpoint, probes, general, endpoint, api_key, model, as_json)
+        return
     from swiftkit.eval import score as evaluate
     from swiftkit.jobs.evaluate import run_eval
     from swiftkit.jobs.infer import checkpoint_for
 
-    lp = load_profile(profile_name, overrides)
     ck = checkpoint_for(lp, checkpoint)
-    report = run_eval(
-        lp,
-        swift_flavor(),
-        ck,
-        probes or shipped_prompts("identity_probes.jsonl"),
-        general or shipped_prompts("general.jsonl"),
-    )
+    report = run_eval(lp, swift_flavor(), ck, probes, general)
     if as_json:
         click.echo(json_.dumps(report.to_json(), ensure_ascii=False, indent=2))
         return
     click.echo(f"checkpoint: {ck}")
     click.echo(evaluate.table(report))
     click.echo(f"report: {ck / EVAL_REPORT}")
+
+
+def _eval_endpoint(
+    lp: LoadedProfile,
+    checkpoint: str,
+    probes: Path,
+    general: Path,
+    endpoint: str,
+    api_key: Optional[str],
+    model: Optional[str],
+    as_json: bool,
+) -> None:
+    import json as json_
+
+    from swiftkit.errors import SwiftkitError
+    from swiftkit.runs import checkpoints
+    from swiftkit.serve import evaluate as served
+
+    try:
+        local: Optional[Path] = checkpoints.resolve(lp.profile.output_dir, checkpoint) / EVAL_REPORT
+    except SwiftkitError:
+        local = None  # no trained checkpoint here (the model may be served from another host)
+    report = served.run_endpoint_eval(lp, endpoint, api_key, model, probes, general, local)
+    if as_json:
+        click.echo(json_.dumps(report.to_json(), ensure_ascii=False, indent=2))
+        return
+    click.echo(f"endpoint: {report.url}  model: {report.model}")
+    click.echo(served.table(report))
+    if report.local is None:
+        click.echo(f"(no local report to compare with; 'swiftkit eval --profile {lp.name}' makes one)")

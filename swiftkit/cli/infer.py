@@ -91,7 +91,11 @@ def export_(profile_name: str, overrides: tuple[str, ...], checkpoint: str, forc
     click.echo(decision.command.display(), err=not dry_run)
     if dry_run:
         return
-    code = runner.run(decision.command)
+    log = core.export_log(decision)
+    log.unlink(missing_ok=True)
+    code = runner.run(decision.command, log_path=log, echo=sys.stderr)
     if code != 0:
         sys.exit(code)
+    aligned = core.align_template(lp, decision)
+    click.echo(("Warning: " if aligned.warning else "") + aligned.note, err=aligned.warning)
     click.echo(f"Merged model: {decision.merged_path}")

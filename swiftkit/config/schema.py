@@ -186,12 +186,23 @@ class GpuSection(Section):
 
 
 class InferSection(Section):
-    """Settings for `swift infer`."""
+    """Settings for `swift infer` and `swift deploy`."""
 
     temperature: float = Field(0.0, ge=0, description="Sampling temperature; 0 is greedy.")
     max_new_tokens: int = Field(512, gt=0, description="Longest answer in tokens.")
     stream: bool = Field(True, description="Stream tokens as they are generated (interactive use).")
     max_batch_size: int = Field(16, gt=0, description="Prompts answered together in batch inference (--prompt, eval).")
+    repetition_penalty: Optional[float] = Field(
+        None,
+        gt=0,
+        description="ms-swift --repetition_penalty for infer, deploy and eval (e.g. 1.1 curbs loops such as "
+        "'说说说…'); unset keeps the model's generation_config.",
+    )
+    infer_backend: Optional[Literal["transformers", "vllm", "sglang", "lmdeploy"]] = Field(
+        None,
+        description="ms-swift --infer_backend for 'swiftkit deploy'; unset means transformers (CPU and GPU). "
+        "vllm, sglang and lmdeploy need that package installed and a GPU.",
+    )
 
 
 class ExportSection(Section):

@@ -1,14 +1,18 @@
-"""`swiftkit export`: merge an adapter into the base model, or say it is already merged."""
+"""`swiftkit export`: merge an adapter into the base model, or say it is already merged; then make the merged
+model's chat template default to the system prompt training used."""
 
 from __future__ import annotations
 
+import ast
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 from swiftkit.config.profiles import LoadedProfile
 from swiftkit.errors import SwiftkitError
-from swiftkit.layout import merged_path
+from swiftkit.layout import EXPORT_LOG, merged_path
+from swiftkit.model.chat_template import Alignment, align
 from swiftkit.runs import checkpoints
 from swiftkit.swift.render import Command, render_export
 from swiftkit.swift.version import SwiftFlavor
@@ -40,3 +44,30 @@ def _newer(merged: Path, checkpoint: Path) -> bool:
     weights = list(merged.glob("*.safetensors")) + list(merged.glob("*.bin"))
     oldest_output = min((p.stat().st_mtime for p in weights), default=0.0)
     return oldest_output >= newest_input
+
+
+DEFAULT_SYSTEM = re.compile(r"^\[INFO:swift\] default_system: (.*)$", re.M)
+
+
+def trained_system(log_text: str, fallback: Optional[str]) -> Optional[str]:
+    """The system prompt ms-swift's template used, from its log line ``default_system: <repr>`` (ms-swift reads it
+    from the checkpoint's args.json, i.e. as training used it); ``fallback`` when the line is missing."""
+    found = DEFAULT_SYSTEM.findall(log_text)
+    if not found:
+        return fallback
+    try:
+        value = ast.literal_eval(found[-1].strip())
+    except (ValueError, SyntaxError):
+        return fallback
+    return value if isinstance(value, str) or value is None else fallback
+
+
+def export_log(decision: ExportDecision) -> Path:
+    return decision.checkpoint.parent / EXPORT_LOG
+
+
+def align_template(lp: LoadedProfile, decision: ExportDecision) -> Alignment:
+    """After a merge: the merged model's chat template defaults to the training system prompt."""
+    log = export_log(decision)
+    text = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""
+    return align(decision.merged_path, trained_system(text, lp.profile.system))

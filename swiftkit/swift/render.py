@@ -28,8 +28,13 @@ class Command:
     env: dict[str, str] = field(default_factory=dict)
 
     def display(self) -> str:
-        """One pasteable shell line: VAR=value ... swift sub --flag value ..."""
-        return shlex.join([f"{k}={v}" for k, v in self.env.items()] + self.argv)
+        """One pasteable shell line: VAR=value ... swift sub --flag value ... (secrets shown as ``$VAR``)."""
+        env = [f"{k}=${k}" if k in SECRET_ENV else shlex.quote(f"{k}={v}") for k, v in self.env.items()]
+        return " ".join(env + [shlex.quote(arg) for arg in self.argv])
+
+
+API_KEY_ENV = "SWIFTKIT_API_KEY"  # read by swiftkit deploy and by the serve plugin inside ms-swift
+SECRET_ENV = frozenset({API_KEY_ENV})  # never shown, never in argv (argv is visible to every local user)
 
 
 def fmt(value: object) -> str:
@@ -79,16 +84,23 @@ def environment(profile: Profile) -> dict[str, str]:
 NO_REMOTE_CODE = Path(__file__).resolve().parents[1] / "plugins" / "no_remote_code.py"
 
 
-def _model_flags(b: ArgvBuilder, profile: Profile, flavor: SwiftFlavor) -> None:
-    b.add("--model", model_path(profile))
+SERVE_PLUGIN = Path(__file__).resolve().parents[1] / "plugins" / "serve.py"
+
+
+def _model_flags(
+    b: ArgvBuilder, profile: Profile, flavor: SwiftFlavor, model: Optional[str] = None, plugins: tuple[Path, ...] = ()
+) -> None:
+    b.add("--model", model or model_path(profile))
     b.add("--model_type", profile.model.model_type)
     b.add("--template", profile.model.template)
-    _remote_code(b, profile, flavor)
+    _plugins(b, profile, flavor, plugins)
 
 
-def _remote_code(b: ArgvBuilder, profile: Profile, flavor: SwiftFlavor) -> None:
-    if not profile.model.trust_remote_code and flavor.plugin_flag:
-        b.add(flavor.plugin_flag, shown_path(str(NO_REMOTE_CODE)))
+def _plugins(b: ArgvBuilder, profile: Profile, flavor: SwiftFlavor, extra: tuple[Path, ...] = ()) -> None:
+    files = [] if profile.model.trust_remote_code else [NO_REMOTE_CODE]
+    files += extra
+    if files and flavor.plugin_flag:
+        b.add_list(flavor.plugin_flag, [shown_path(str(f)) for f in files])
 
 
 def remote_code_note(profile: Profile, flavor: SwiftFlavor) -> str:
@@ -151,6 +163,28 @@ def render_sft(run: ResolvedRun, flavor: SwiftFlavor) -> Command:
     return Command(b.argv, environment(profile))
 
 
+def _load_flags(
+    b: ArgvBuilder, profile: Profile, flavor: SwiftFlavor, checkpoint: Optional[str], plugins: tuple[Path, ...] = ()
+) -> None:
+    """The model as training saw it: base model + adapter, a merged folder (``…-merged``), or the base model (None);
+    then dtype and system prompt."""
+    if checkpoint is not None and is_merged(checkpoint):
+        _model_flags(b, profile, flavor, model=shown_path(checkpoint), plugins=plugins)
+    else:
+        _model_flags(b, profile, flavor, plugins=plugins)
+        if checkpoint is not None:
+            b.add("--adapters", shown_path(checkpoint))
+    b.add("--torch_dtype", profile.train.torch_dtype)
+    b.add("--system", profile.system)
+
+
+def _generation_flags(b: ArgvBuilder, profile: Profile) -> None:
+    inf = profile.infer
+    b.add("--temperature", inf.temperature)
+    b.add("--max_new_tokens", inf.max_new_tokens)
+    b.add("--repetition_penalty", inf.repetition_penalty)  # unset: the model's generation_config decides
+
+
 def render_infer(
     profile: Profile,
     flavor: SwiftFlavor,
@@ -163,20 +197,9 @@ def render_infer(
     With ``val_dataset`` it answers that file in batches and writes ``result_path`` (non-interactive)."""
     inf = profile.infer
     b = ArgvBuilder("swift", "infer")
-    if checkpoint is not None and is_merged(checkpoint):
-        b.add("--model", shown_path(checkpoint))
-        b.add("--model_type", profile.model.model_type)
-        b.add("--template", profile.model.template)
-        _remote_code(b, profile, flavor)
-    else:
-        _model_flags(b, profile, flavor)
-        if checkpoint is not None:
-            b.add("--adapters", shown_path(checkpoint))
-    b.add("--torch_dtype", profile.train.torch_dtype)
-    b.add("--system", profile.system)
+    _load_flags(b, profile, flavor, checkpoint)
     b.add("--infer_backend", flavor.infer_backend)
-    b.add("--temperature", inf.temperature)
-    b.add("--max_new_tokens", inf.max_new_tokens)
+    _generation_flags(b, profile)
     if val_dataset is not None:
         b.add("--stream", False)
         b.add("--max_batch_size", inf.max_batch_size)
@@ -185,6 +208,46 @@ def render_infer(
     else:
         b.add("--stream", inf.stream)
     return Command(b.argv, environment(profile))
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where and as what ``swift deploy`` serves: the address, the model name clients send, and the API key."""
+
+    host: str
+    port: int
+    served_model_name: str
+    api_key: Optional[str] = None
+    verbose: bool = False  # ms-swift logs every request and answer (into swiftkit's log file)
+
+
+def render_deploy(profile: Profile, flavor: SwiftFlavor, checkpoint: Optional[str], endpoint: Endpoint) -> Command:
+    """``swift deploy``: the same model, adapter, template, system prompt and generation settings as
+    :func:`render_infer`, served over an OpenAI-compatible API.
+
+    swiftkit's serve plugin keeps the port exactly as asked, answers 401 to a wrong or missing key and 400 to a
+    request that cannot be encoded (streamed or not). The API key travels in the environment, never in argv (which
+    every local user can read, and which ms-swift writes to its log)."""
+    if not flavor.plugin_flag:
+        raise SwiftkitError(
+            f"swiftkit deploy needs ms-swift 4.x (installed: {flavor.version}); "
+            "install it with 'pip install \"ms-swift>=4.6,<5\"'."
+        )
+    inf = profile.infer
+    b = ArgvBuilder("swift", "deploy")
+    _load_flags(b, profile, flavor, checkpoint, plugins=(SERVE_PLUGIN,))
+    b.add("--infer_backend", inf.infer_backend or flavor.infer_backend)
+    _generation_flags(b, profile)
+    b.add("--max_batch_size", inf.max_batch_size)
+    b.add("--max_length", profile.train.max_length)  # longer prompts are refused (400), as in training
+    b.add("--host", endpoint.host)
+    b.add("--port", endpoint.port)
+    b.add("--served_model_name", endpoint.served_model_name)
+    b.add("--verbose", endpoint.verbose)
+    env = environment(profile)
+    if endpoint.api_key:
+        env[API_KEY_ENV] = endpoint.api_key
+    return Command(b.argv, env)
 
 
 def render_export(profile: Profile, flavor: SwiftFlavor, checkpoint: str, overwrite: bool = False) -> Command:

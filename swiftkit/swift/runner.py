@@ -34,7 +34,7 @@ def swift_executable() -> str:
     return found
 
 
-DIRECT = {"sft", "infer", "export"}
+DIRECT = {"sft", "infer", "export", "deploy"}
 
 
 def resolved_argv(command: Command, env: Optional[dict[str, str]] = None) -> list[str]:
@@ -60,8 +60,12 @@ class _Terminated(Exception):
     pass
 
 
-def _stop_group(proc: subprocess.Popen[bytes], grace: float = GRACE_SECONDS) -> None:
-    """SIGINT the whole group (ms-swift exits cleanly), then TERM, then KILL.
+def stop_group(
+    proc: subprocess.Popen[bytes],
+    grace: float = GRACE_SECONDS,
+    steps: Optional[tuple[tuple[signal.Signals, float], ...]] = None,
+) -> None:
+    """SIGINT the whole group (ms-swift exits cleanly), then TERM, then KILL (or the given ``steps``).
 
     Another Ctrl-C or SIGTERM while waiting skips straight to the next, harder signal instead of interrupting the
     clean-up itself.
@@ -73,7 +77,7 @@ def _stop_group(proc: subprocess.Popen[bytes], grace: float = GRACE_SECONDS) -> 
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, lambda *_: hurry.set())
     try:
-        for sig, wait in ((signal.SIGINT, grace), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        for sig, wait in steps or ((signal.SIGINT, grace), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
             hurry.clear()
             try:
                 os.killpg(proc.pid, sig)
@@ -148,7 +152,7 @@ def run(
                         on_line(line)
             return proc.wait()
         except (KeyboardInterrupt, _Terminated):
-            _stop_group(proc, grace)
+            stop_group(proc, grace)
             return INTERRUPTED
     finally:
         if log is not None:
