@@ -8,11 +8,11 @@ from functools import cache
 
 @cache
 def parser_for(kind: str) -> argparse.ArgumentParser:
-    from swift.arguments import ExportArguments, InferArguments, SftArguments
+    from swift.arguments import DeployArguments, ExportArguments, InferArguments, SftArguments
     from swift.utils.utils import _patch_get_type_hints
     from transformers import HfArgumentParser
 
-    classes = {"sft": SftArguments, "infer": InferArguments, "export": ExportArguments}
+    classes = {"sft": SftArguments, "infer": InferArguments, "export": ExportArguments, "deploy": DeployArguments}
     with _patch_get_type_hints():
         return HfArgumentParser([classes[kind]])
 

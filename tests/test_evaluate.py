@@ -7,7 +7,7 @@ import pytest
 from swiftkit.config.schema import IdentitySection
 from swiftkit.data.prompts import Prompt, load_prompts
 from swiftkit.errors import SwiftkitError
-from swiftkit.eval.score import identity_pass, polluted, score, table
+from swiftkit.eval.score import Loop, degenerate, identity_pass, longest_loop, polluted, score, table
 
 WHO = IdentitySection(name="Swift-Robot", author="ACME Lab", name_zh="小斯", author_zh="顶点实验室")
 
@@ -101,3 +101,46 @@ def test_prompt_file_shapes(tmp_path):
     txt = tmp_path / "p.txt"
     txt.write_text("one\n\ntwo\n")
     assert [p.prompt for p in load_prompts(txt)] == ["one", "two"]
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ("说说说说说说说说说说", True),  # one character, 10 times
+        ("1.1.1: 1.1.1: 1.1.1: 1.1.1: 1.1.1:", True),
+        ("I am sorghum sorghum sorghum sorghum sorghum", True),
+        ("我是我是我是我是我是我是我是我是", True),
+        ("Iseminationseminationseminationseminationsemination", True),
+        ("I am Swift-Robot, made by ACME Lab. " * 4, True),  # a whole sentence looping
+        ("-" * 100, True),
+        ("\n" * 40 + "-" * 400, True),
+        ("Paris is the capital of France.", False),
+        ("Hahaha, good one.", False),
+        ("The year 1000000 was long ago.", False),  # a number, not a loop
+        ("-" * 40, False),  # a rule
+        ("| a | b |\n|---|---|---|---|\n", False),
+        ("Yes. Yes. Yes.", False),
+        ("Mississippi", False),
+        ("北京是中国的首都。", False),
+        ("1. a\n2. b\n3. c\n4. d", False),
+        ("", False),
+    ],
+)
+def test_degenerate_answers(answer, expected):
+    assert degenerate(answer) is expected
+
+
+def test_longest_loop_reports_the_unit():
+    assert longest_loop("ok 说说说说说说 then hahahahahahahahahahahaha") == Loop("ha", 12, 15)
+    assert longest_loop("no loop here") is None
+
+
+def test_degenerate_answers_are_counted_for_both_sides():
+    probes, general = [Prompt("Who?")], [Prompt("Capital?"), Prompt("Poem?")]
+    base = {"probes": ["说说说说说说说说说说"], "general": ["Paris.", "1.1.1: 1.1.1: 1.1.1: 1.1.1: 1.1.1:"]}
+    tuned = {"probes": ["I am Swift-Robot by ACME Lab."], "general": ["Paris.", "Roses are red."]}
+    report = score(WHO, probes, general, base, tuned)
+    assert (report.base.degenerate, report.adapter.degenerate) == (2, 0)
+    assert report.to_json()["base"]["degenerate_rate"] == pytest.approx(2 / 3)
+    assert [r["base_degenerate"] for r in report.rows] == [True, False, True]
+    assert "degenerate answers" in table(report) and "2/3  66.7%" in table(report)

@@ -35,6 +35,8 @@ print("HEAVY=" + json.dumps(heavy), file=sys.stderr)
         ["train", "--profile", "4090d", "--dry-run"],
         ["profiles", "list"],
         ["profiles", "show", "4090d"],
+        ["deploy", "--help"],
+        ["eval", "--help"],
     ],
 )
 def test_no_heavy_imports(args):
@@ -44,3 +46,16 @@ def test_no_heavy_imports(args):
     assert line, result.stderr
     assert "EXIT=0" in result.stderr.splitlines(), result.stderr[-2000:]
     assert json.loads(line[-1][6:]) == [], f"{args} imported {line[-1]}"
+
+
+def test_deploy_dry_run_is_light(tmp_path):
+    ck = tmp_path / "out" / "v0-20260101-000000" / "checkpoint-5"
+    ck.mkdir(parents=True)
+    (ck / "adapter_config.json").write_text("{}")
+    (ck / "adapter_model.safetensors").write_bytes(b"w")
+    args = ["deploy", "-p", "cpu-demo", "--set", f"output_dir={tmp_path / 'out'}", "--dry-run"]
+    code = PROBE % json.dumps(list(HEAVY))
+    result = subprocess.run([sys.executable, "-c", code, json.dumps(args)], capture_output=True, text=True)
+    assert "EXIT=0" in result.stderr.splitlines(), result.stderr[-2000:]
+    assert "swift deploy" in result.stdout
+    assert json.loads([ln for ln in result.stderr.splitlines() if ln.startswith("HEAVY=")][-1][6:]) == []

@@ -28,6 +28,7 @@ def rendered(path: Path) -> dict[str, str]:
         "sft": sft_command(lp.profile, V4).display(),
         "infer": render.render_infer(lp.profile, V4, ck).display(),
         "export": render.render_export(lp.profile, V4, ck).display(),
+        "deploy": render.render_deploy(lp.profile, V4, ck, render.Endpoint("127.0.0.1", 8000, "swift-robot")).display(),
     }
 
 

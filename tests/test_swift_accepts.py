@@ -29,6 +29,8 @@ def commands(path: Path) -> dict[str, render.Command]:
         "batch-infer": render.render_infer(lp.profile, flavor, ck, "prompts.jsonl", "results.jsonl"),
         "export": render.render_export(lp.profile, flavor, ck),
         "export-again": render.render_export(lp.profile, flavor, ck, overwrite=True),
+        "deploy": render.render_deploy(lp.profile, flavor, ck, render.Endpoint("127.0.0.1", 8000, "m", "key")),
+        "deploy-merged": render.render_deploy(lp.profile, flavor, ck + "-merged", render.Endpoint("::1", 1, "m")),
     }
 
 
@@ -61,3 +63,15 @@ def test_values_round_trip_through_ms_swift(path: Path):
     assert ns.dataset == [d.argv_value for d in resolve_run(p, Path(p.output_dir) / "v0").data]
     if p.identity:
         assert ns.model_name[-1] == p.identity.name and ns.model_author[-1] == p.identity.author
+
+
+def test_deploy_values_round_trip_through_ms_swift():
+    lp = profiles.load("4090d", ["infer.repetition_penalty=1.1", "infer.infer_backend=vllm"])
+    endpoint = render.Endpoint("0.0.0.0", 8123, "swift-robot", "key", verbose=True)
+    ns, remaining = parse("deploy", render.render_deploy(lp.profile, installed_flavor(), "ck", endpoint).argv[2:])
+    assert remaining == []
+    assert (ns.host, ns.port, ns.served_model_name, ns.verbose) == ("0.0.0.0", 8123, "swift-robot", True)
+    assert ns.api_key is None  # the key travels in the environment, read by swiftkit's serve plugin
+    assert (ns.infer_backend, ns.repetition_penalty, ns.temperature) == ("vllm", 1.1, 0.0)
+    assert ns.system == lp.profile.system and ns.adapters == ["ck"]
+    assert ns.external_plugins[-1].endswith("plugins/serve.py")

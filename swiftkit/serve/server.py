@@ -128,7 +128,9 @@ class Server:
         env = {**os.environ, **command.env, "PYTHONUNBUFFERED": "1"}
         argv = resolved_argv(command, env)
         self.plan.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.plan.log_path, "wb") as log:
+        fd = os.open(self.plan.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # prompts may be logged
+        os.fchmod(fd, 0o600)
+        with open(fd, "wb") as log:
             try:
                 self.proc = subprocess.Popen(
                     argv,

@@ -239,7 +239,6 @@ def render_deploy(profile: Profile, flavor: SwiftFlavor, checkpoint: Optional[st
     b.add("--infer_backend", inf.infer_backend or flavor.infer_backend)
     _generation_flags(b, profile)
     b.add("--max_batch_size", inf.max_batch_size)
-    b.add("--max_length", profile.train.max_length)  # longer prompts are refused (400), as in training
     b.add("--host", endpoint.host)
     b.add("--port", endpoint.port)
     b.add("--served_model_name", endpoint.served_model_name)
