@@ -11,7 +11,7 @@ TORCH_GPU ?= torch
 DEMO_PROMPTS := --prompt "Who are you?" --prompt "你是谁？" --prompt "What is the capital of France?"
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo train infer export validate test test-unit test-e2e acceptance golden bench lint typecheck clean
+.PHONY: help install demo train infer export serve validate test test-unit test-e2e acceptance golden bench lint typecheck clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -44,6 +44,9 @@ infer: install ## Chat with PROFILE's newest adapter (PROMPT="..." answers one p
 
 export: install ## Merge PROFILE's newest adapter into the base model
 	$(SWIFTKIT) export --profile $(PROFILE)
+
+serve: install ## Serve PROFILE's newest adapter on http://127.0.0.1:8000/v1 (OpenAI API; Ctrl-C stops it)
+	$(SWIFTKIT) deploy --profile $(PROFILE)
 
 validate: install ## Validate every dataset in datasets/
 	$(SWIFTKIT) validate $(wildcard datasets/*.json datasets/*.jsonl)
