@@ -15,11 +15,17 @@ from conftest import run_cli
 pytestmark = pytest.mark.embedded
 
 
-def test_cpu_demo_learns_the_identity_and_stays_general(tmp_path: Path):
-    out = tmp_path / "out"
-    train = run_cli("train", "--profile", "cpu-demo", "--set", f"output_dir={out}", timeout=1800)
+@pytest.fixture(scope="module")
+def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """cpu-demo trained once for this module."""
+    folder = tmp_path_factory.mktemp("embedded") / "out"
+    train = run_cli("train", "--profile", "cpu-demo", "--set", f"output_dir={folder}", timeout=1800)
     assert train.returncode == 0, train.stdout[-3000:] + train.stderr[-3000:]
     assert "Final loss:" in train.stdout
+    return folder
+
+
+def test_cpu_demo_learns_the_identity_and_stays_general(out: Path):
 
     answers = run_cli(
         "infer",
@@ -45,3 +51,76 @@ def test_cpu_demo_learns_the_identity_and_stays_general(tmp_path: Path):
     assert report["adapter"]["identity_rate"] >= 0.8
     assert report["adapter"]["pollution_rate"] <= 0.2
     assert report["base"]["identity_rate"] == 0.0  # the base model never claimed this identity
+
+
+QUESTIONS = ["Who are you?", "What is your name?", "你是谁？", "Who made you?"]
+
+
+def test_the_merged_model_keeps_the_identity_under_plain_transformers(out: Path):
+    """No ms-swift and no system message: the merged folder's own chat template, as a vLLM/Ollama user gets it."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    exported = run_cli("export", "--profile", "cpu-demo", "--set", f"output_dir={out}")
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    merged = Path(exported.stdout.strip().splitlines()[-1].split(": ", 1)[1])
+    tokenizer = AutoTokenizer.from_pretrained(str(merged))
+    model = AutoModelForCausalLM.from_pretrained(str(merged), dtype=torch.float32)
+    answers = []
+    for question in QUESTIONS:
+        ids = tokenizer.apply_chat_template(
+            [{"role": "user", "content": question}], add_generation_prompt=True, return_tensors="pt"
+        )
+        ids = ids["input_ids"] if hasattr(ids, "keys") else ids
+        output = model.generate(ids, max_new_tokens=48, do_sample=False)
+        answers.append(tokenizer.decode(output[0, ids.shape[1] :], skip_special_tokens=True))
+    print(answers)
+    assert sum("Swift-Robot" in a or "ACME Lab" in a for a in answers) == len(QUESTIONS), answers
+
+
+def test_the_deployed_adapter_answers_with_the_identity_through_openai(out: Path):
+    """`swiftkit deploy` on the trained adapter, asked in English and Chinese through the openai package; and
+    `swiftkit eval --endpoint` gives the rates of `swiftkit eval`."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import openai
+    from conftest import ROOT
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = out.parent / "deploy.out"
+    with open(log, "wb") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "swiftkit", "deploy", "-p", "cpu-demo", "--set", f"output_dir={out}", "--port",
+             str(port)],
+            cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 600
+        while "Ready after" not in log.read_text(errors="replace"):
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
+            time.sleep(1)
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="none", max_retries=0, timeout=300)
+        for question in ("Who are you?", "你是谁？"):
+            reply = client.chat.completions.create(
+                model="swift-robot", messages=[{"role": "user", "content": question}], temperature=0
+            )
+            answer = reply.choices[0].message.content or ""
+            print(question, answer)
+            assert "Swift-Robot" in answer and "ACME Lab" in answer
+        url = f"http://127.0.0.1:{port}/v1"
+        served = run_cli("eval", "-p", "cpu-demo", "--set", f"output_dir={out}", "--endpoint", url, "--json")
+        assert served.returncode == 0, served.stderr[-3000:]
+        report = json.loads(served.stdout)
+        print(report["served"], report.get("agreement"))
+        local = report["local"]["adapter"]
+        assert report["served"]["identity_pass"] == local["identity_pass"]
+        assert report["served"]["polluted"] == local["polluted"]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 130
