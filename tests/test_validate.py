@@ -10,6 +10,7 @@ from conftest import run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from swiftkit import resources
 from swiftkit.config.schema import IdentitySection
 from swiftkit.data import validate
 from swiftkit.data.lint import LintSettings
@@ -310,7 +311,7 @@ def test_shipped_datasets_validate_clean_and_the_template_only_as_template():
     data = sorted((ROOT / "datasets").glob("*.json")) + sorted((ROOT / "datasets").glob("*.jsonl"))
     report = validate.validate_paths(data)
     assert report.ok and not report.warnings, [p.line() for p in report.errors + report.warnings]
-    template = ROOT / "datasets" / "identity.template.json"
+    template = resources.path("identity/identity.template.json")
     as_data = validate.validate_paths([template], validate.Options(template=False))
     assert not as_data.ok and all("unfilled placeholder" in p.message for p in as_data.errors)
 

@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from swiftkit.config.schema import Profile
+from swiftkit import resources
 from swiftkit.errors import SwiftkitError
 
 MAX_PROFILE_BYTES = 256 * 1024
@@ -26,15 +27,11 @@ PROFILE_SUFFIXES = (".yaml", ".yml")
 
 
 def builtin_dir() -> Path:
-    """The folder of built-in profiles (the repository's ``profiles/``, or a copy inside the package)."""
+    """The folder of built-in profiles, shipped inside the package (``SWIFTKIT_PROFILES_DIR`` wins)."""
     override = os.environ.get("SWIFTKIT_PROFILES_DIR")
     if override:
         return Path(override)
-    here = Path(__file__).resolve().parents[1]  # the swiftkit package
-    for candidate in (here / "profiles", here.parent / "profiles"):
-        if candidate.is_dir():
-            return candidate
-    return here.parent / "profiles"
+    return resources.path("profiles")
 
 
 def builtin_names() -> list[str]:
@@ -140,6 +137,9 @@ def _absolutise_paths(data: dict[str, Any], base: Path) -> None:
     for entry in datasets:
         for key in ("path", "replay"):
             if isinstance(entry, dict) and isinstance(entry.get(key), str):
+                if entry[key].startswith(resources.BUILTIN_PREFIX):
+                    entry[key] = resources.resolve_builtin(entry[key])
+                    continue
                 path = Path(entry[key]).expanduser()
                 if not path.is_absolute():
                     entry[key] = str((base / path).resolve())
@@ -354,7 +354,11 @@ def copy_builtin(name: str, dest: Path, force: bool = False) -> Path:
         for key in ("- path: ", "path: ", "- replay: ", "replay: "):
             if stripped.startswith(key):
                 value = stripped[len(key) :].strip()
-                if value and not Path(value).is_absolute() and not value.startswith(("'", '"')):
+                if (
+                    value
+                    and not Path(value).is_absolute()
+                    and not value.startswith(("'", '"', resources.BUILTIN_PREFIX))
+                ):
                     target = (source.parent / value).resolve()
                     new = os.path.relpath(target, Path(dest).absolute().parent)
                     line = line.replace(value, new, 1)

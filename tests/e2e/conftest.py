@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from swiftkit import resources
+
 ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = ROOT / "datasets" / "identity.template.json"
+TEMPLATE = resources.path("identity/identity.template.json")
 RECORDS = len(json.loads(TEMPLATE.read_text(encoding="utf-8")))  # what the tiny profile trains on
 
 
@@ -31,7 +33,7 @@ def tiny_profile(folder: Path, model: Path, **train: object) -> Path:
     text = (
         textwrap.dedent(
             f"""\
-        extends: {ROOT / "profiles" / "cpu-demo.yaml"}
+        extends: cpu-demo
         model:
           model: {model}
         train:
