@@ -18,8 +18,8 @@ from typing import Any, Union
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from swiftkit.config.schema import Profile
 from swiftkit import resources
+from swiftkit.config.schema import Profile
 from swiftkit.errors import SwiftkitError
 
 MAX_PROFILE_BYTES = 256 * 1024

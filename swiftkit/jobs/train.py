@@ -101,6 +101,7 @@ def lint_settings(lp: LoadedProfile, role: str) -> LintSettings:
     return LintSettings(
         identity=p.identity,
         min_records=p.data.min_records,
+        allow_identity_mismatch=p.data.allow_identity_mismatch,
         languages=list(p.data.languages),
         max_length=p.train.max_length,
         tokenizer=tokenizer,
