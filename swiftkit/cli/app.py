@@ -79,10 +79,18 @@ def load_profile(profile_name: str, overrides: tuple[str, ...]) -> LoadedProfile
     return profiles.load(profile_name, overrides)
 
 
-def swift_flavor() -> SwiftFlavor:
-    from swiftkit.swift.version import installed_flavor
+def swift_flavor(planning: bool = False) -> SwiftFlavor:
+    """The installed ms-swift's flag spellings. ``planning`` (plan, --dry-run): without ms-swift, render for the
+    newest supported version and say so on stderr."""
+    from swiftkit.swift.version import assumed_note, installed_flavor, planning_flavor
 
-    return installed_flavor()
+    if not planning:
+        return installed_flavor()
+    flavor = planning_flavor()
+    note = assumed_note(flavor)
+    if note:
+        click.echo(f"# {note}", err=True)
+    return flavor
 
 
 @click.group(cls=SwiftkitGroup, context_settings=CONTEXT)

@@ -48,7 +48,7 @@ def infer(
     from swiftkit.swift import render, runner
 
     lp = load_profile(profile_name, overrides)
-    flavor = swift_flavor()
+    flavor = swift_flavor(planning=dry_run)
     ck = inference.checkpoint_for(lp, checkpoint, merged=merged)
     questions = list(prompts) + (inference.read_prompts_file(prompts_file) if prompts_file else [])
     if not questions:
@@ -84,7 +84,7 @@ def export_(profile_name: str, overrides: tuple[str, ...], checkpoint: str, forc
 
     lp = load_profile(profile_name, overrides)
     ck = checkpoint_for(lp, checkpoint)
-    decision = core.plan_export(lp, swift_flavor(), ck, force=force)
+    decision = core.plan_export(lp, swift_flavor(planning=dry_run), ck, force=force)
     if decision.command is None:
         click.echo(f"Up to date ({decision.reason}): {decision.merged_path}")
         return

@@ -39,7 +39,7 @@ def plan(what: str, profile_name: str, overrides: tuple[str, ...], checkpoint: O
     from swiftkit.swift import render
 
     lp = load_profile(profile_name, overrides)
-    flavor = swift_flavor()
+    flavor = swift_flavor(planning=True)
     if what == "sft":
         train_plan = training.plan_train(lp, flavor)
         command = train_plan.command
@@ -90,7 +90,7 @@ def train(profile_name: str, overrides: tuple[str, ...], resume: bool, dry_run: 
     from swiftkit.jobs import train as training
 
     lp = load_profile(profile_name, overrides)
-    flavor = swift_flavor()
+    flavor = swift_flavor(planning=dry_run)
     now = datetime.now()
     if dry_run:
         plan_ = training.plan_train(lp, flavor, now=now, resume=resume)

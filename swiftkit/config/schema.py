@@ -159,7 +159,7 @@ class DatasetEntry(Section):
             return self.kind
         if self.hub is not None:
             return "identity" if self.hub.split("::")[-1] == SELF_COGNITION else "general"
-        return "identity"
+        return "identity" if self.path is not None else "general"  # replay answers are general data
 
 
 class DataSection(Section):
