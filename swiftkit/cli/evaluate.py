@@ -13,6 +13,7 @@ from swiftkit.cli.app import (
     cli,
     load_profile,
     profile_options,
+    require_gpu,
     swift_flavor,
 )
 from swiftkit.layout import EVAL_REPORT
@@ -46,6 +47,7 @@ def replay(profile_name: str, overrides: tuple[str, ...], prompts_file: Optional
     if prompts_file is None:
         entry = next((d for d in lp.profile.data.datasets if d.replay), None)
         prompts_file = Path(entry.replay) if entry and entry.replay else shipped_prompts("replay.jsonl")
+    require_gpu(lp)
     path, made = ensure_replay(lp, swift_flavor(), prompts_file, force=force)
     click.echo(f"{'Wrote' if made else 'Cached'}: {path}")
 
@@ -80,6 +82,7 @@ def eval_(
 
     lp = load_profile(profile_name, overrides)
     ck = checkpoint_for(lp, checkpoint)
+    require_gpu(lp)
     report = run_eval(
         lp,
         swift_flavor(),

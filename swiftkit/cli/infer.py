@@ -15,6 +15,7 @@ from swiftkit.cli.app import (
     cli,
     load_profile,
     profile_options,
+    require_gpu,
     swift_flavor,
 )
 
@@ -50,6 +51,8 @@ def infer(
     lp = load_profile(profile_name, overrides)
     flavor = swift_flavor(planning=dry_run)
     ck = inference.checkpoint_for(lp, checkpoint, merged=merged)
+    if not dry_run:
+        require_gpu(lp)
     questions = list(prompts) + (inference.read_prompts_file(prompts_file) if prompts_file else [])
     if not questions:
         command = render.render_infer(lp.profile, flavor, str(ck))
@@ -91,6 +94,7 @@ def export_(profile_name: str, overrides: tuple[str, ...], checkpoint: str, forc
     click.echo(decision.command.display(), err=not dry_run)
     if dry_run:
         return
+    require_gpu(lp)
     code = runner.run(decision.command)
     if code != 0:
         sys.exit(code)
