@@ -31,7 +31,7 @@ class SwiftFlavor:
 def parse_version(text: str) -> tuple[int, int]:
     match = re.match(r"^(\d+)\.(\d+)", text)
     if not match:
-        raise SwiftkitError(f"cannot read the ms-swift version {text!r}; reinstall it with 'make install'.")
+        raise SwiftkitError(f"cannot read the ms-swift version {text!r}; reinstall it with {INSTALL_HINT}.")
     return int(match.group(1)), int(match.group(2))
 
 

@@ -27,6 +27,7 @@ def tiny_profile(folder: Path, model: Path, **train: object) -> Path:
         "max_length": 256,
         "save_steps": 4,
         "logging_steps": 1,
+        "learning_rate": 0.02,  # high enough that the random model says words after one epoch (not only "\n")
         **train,
     }
     lines = "\n".join(f"  {k}: {v}" for k, v in settings.items())
