@@ -129,16 +129,26 @@ def read_profile_file(path: Path) -> dict[str, Any]:
     return parse_yaml(text, str(path))
 
 
-def _absolutise_paths(data: dict[str, Any], base: Path) -> None:
-    """Local dataset and prompt-file paths in a file are relative to that file's folder."""
+def _dataset_entries(data: dict[str, Any]) -> list[Any]:
     datasets = (data.get("data") or {}).get("datasets") if isinstance(data.get("data"), dict) else None
-    if not isinstance(datasets, list):
-        return
-    for entry in datasets:
+    return datasets if isinstance(datasets, list) else []
+
+
+def _resolve_builtins(data: dict[str, Any]) -> None:
+    """``builtin:X`` dataset paths (also those given with --set) -> the shipped file."""
+    for entry in _dataset_entries(data):
+        for key in ("path", "replay"):
+            if isinstance(entry, dict) and isinstance(entry.get(key), str):
+                entry[key] = resources.resolve_builtin(entry[key])
+
+
+def _absolutise_paths(data: dict[str, Any], base: Path) -> None:
+    """Local dataset and prompt-file paths in a file are relative to that file's folder (``builtin:`` ones are
+    resolved once everything is merged)."""
+    for entry in _dataset_entries(data):
         for key in ("path", "replay"):
             if isinstance(entry, dict) and isinstance(entry.get(key), str):
                 if entry[key].startswith(resources.BUILTIN_PREFIX):
-                    entry[key] = resources.resolve_builtin(entry[key])
                     continue
                 path = Path(entry[key]).expanduser()
                 if not path.is_absolute():
@@ -315,6 +325,7 @@ def load(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) -> Load
         apply_override(data, parts, value, text)
         for key in _flat_keys({parts[0]: value} if len(parts) == 1 else _nest(parts, value)):
             provenance[key] = f"--set {text}"
+    _resolve_builtins(data)
     try:
         profile = Profile.model_validate(data)
     except ValidationError as exc:

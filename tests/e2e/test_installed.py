@@ -72,10 +72,12 @@ def test_the_wheel_works_from_an_empty_folder(installed: Path, tmp_path: Path, t
     planned = swiftkit(installed, here, "plan", "sft", "-p", "4090d")
     assert planned.returncode == 0, planned.stderr
     argv = shlex.split(planned.stdout.strip())
-    for flag in ("--external_plugins", "--dataset"):
-        if flag in argv:
-            value = argv[argv.index(flag) + 1]
-            assert Path(value).exists() or (here / value).parent.name.startswith("v0-"), (flag, value)
+    plugin = argv[argv.index("--external_plugins") + 1]
+    assert Path(plugin).is_file() and str(installed) in str(Path(plugin).resolve())  # shipped in the wheel
+    data = Path(argv[argv.index("--dataset") + 1])  # the run's own copy, filled from the profile's identity
+    assert data.parent.name == "data" and data.parent.parent.name.startswith("v0-")
+    source = planned.stderr.split("from ", 1)[1].split(":", 1)[0]  # '# writes RUN/data/… from TEMPLATE: …'
+    assert Path(source).is_file() and str(installed) in source
 
     copied = swiftkit(installed, here, "profiles", "cp", "4090d-fast", "mine.yaml")
     assert copied.returncode == 0, copied.stderr
@@ -94,12 +96,15 @@ def test_the_wheel_works_from_an_empty_folder(installed: Path, tmp_path: Path, t
         "--set", "train.per_device_train_batch_size=8",
         "--set", "train.max_length=256",
         "--set", "infer.max_new_tokens=8",
+        "--set", "train.learning_rate=0.02",
     ]  # fmt: skip
-    trained = swiftkit(installed, project, "train", *tiny)
+    # the random model's own answers are blank lines, so its self-replay mix is left out here
+    no_replay = ["--set", "data.datasets=[{path: identity.template.json}]"]
+    trained = swiftkit(installed, project, "train", *tiny, *no_replay)
     assert trained.returncode == 0, trained.stdout[-2000:] + trained.stderr[-3000:]
     assert "make " not in trained.stdout  # no Makefile here: only swiftkit commands are suggested
     manifest = json.loads(next((project / "output").glob("v0-*/swiftkit-manifest.json")).read_text())
-    identity_file = Path(manifest["datasets"][0]["write_to"])
+    identity_file = project / manifest["datasets"][0]["write_to"]  # relative to where train ran
     text = identity_file.read_text(encoding="utf-8")
     assert "Zephyr" in text and "Orbit Works" in text and "Swift-Robot" not in text
 
