@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from swiftkit.config import profiles  # noqa: E402
-from swiftkit.data.prompts import load_prompts  # noqa: E402
+from swiftkit.data.prompts import load_prompts, shipped_prompts  # noqa: E402
 from swiftkit.serve.plan import plan_deploy  # noqa: E402
 from swiftkit.serve.server import Server  # noqa: E402
 from swiftkit.swift.render import Endpoint  # noqa: E402
@@ -164,7 +164,7 @@ def main() -> int:
     label += f" ({lp.profile.model.model}) + its newest LoRA adapter"
     ensure_model(lp.profile)
     checkpoint = checkpoint_for(lp, "latest")
-    general = [p.prompt for p in load_prompts(ROOT / "datasets" / "prompts" / "general.jsonl")]
+    general = [p.prompt for p in load_prompts(shipped_prompts("general.jsonl"))]
     prompts = (general * (args.requests // len(general) + 1))[: args.requests]
 
     port = free_port()

@@ -8,6 +8,7 @@ import pytest
 from helpers import sft_command
 
 from swiftkit.config import profiles
+from swiftkit.config.profiles import builtin_dir
 from swiftkit.swift.version import flavor_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,9 +33,9 @@ def test_same_optimizer_steps_and_schedule_as_the_article(name):
 
 @pytest.mark.parametrize("name", ["4090d-fast", "h100"])
 def test_profile_files_extend_the_article_and_show_their_command(name):
-    text = (ROOT / "profiles" / f"{name}.yaml").read_text(encoding="utf-8")
+    text = (builtin_dir() / f"{name}.yaml").read_text(encoding="utf-8")
     assert text.splitlines()[0].startswith(f"# swiftkit train --profile {name}")
-    assert "extends: 4090d.yaml" in text
+    assert "extends: 4090d\n" in text
     description = profiles.load(name).profile.description
     assert description and "\n" not in description
 

@@ -38,7 +38,7 @@ def hostile_profile(tmp_path: Path, text: str) -> Path:
     data = folder / f"{text.replace('/', '_')[:20]} data.json"
     data.write_text(json.dumps([{"instruction": "q", "input": "", "output": "a"}]), encoding="utf-8")
     doc = {
-        "extends": str(Path(__file__).resolve().parent.parent / "profiles" / "4090d.yaml"),
+        "extends": "4090d",
         "system": text,
         "identity": {"name": text, "author": text},
         "data": {"datasets": [{"path": str(data)}]},

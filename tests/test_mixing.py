@@ -56,18 +56,22 @@ def test_ratio_and_sample_resolve_to_counts(tmp_path, entry, used, argv_is_sampl
 
 
 @pytest.mark.parametrize(
-    ("entry", "expected"),
+    ("entry", "expected", "role"),
     [
-        ({"hub": "AI-ModelScope/alpaca-gpt4-data-zh", "sample": 500}, "AI-ModelScope/alpaca-gpt4-data-zh#500"),
-        ({"hub": "AI-ModelScope/alpaca-gpt4-data-en", "ratio": 3}, "AI-ModelScope/alpaca-gpt4-data-en#30"),
-        ({"hub": "swift/self-cognition"}, "swift/self-cognition"),
-        ({"hub": "hf::tatsu-lab/alpaca", "sample": 5}, "hf::tatsu-lab/alpaca#5"),
+        (
+            {"hub": "AI-ModelScope/alpaca-gpt4-data-zh", "sample": 500},
+            "AI-ModelScope/alpaca-gpt4-data-zh#500",
+            "general",
+        ),
+        ({"hub": "AI-ModelScope/alpaca-gpt4-data-en", "ratio": 3}, "AI-ModelScope/alpaca-gpt4-data-en#30", "general"),
+        ({"hub": "swift/self-cognition"}, "swift/self-cognition", "identity"),
+        ({"hub": "hf::tatsu-lab/alpaca", "sample": 5}, "hf::tatsu-lab/alpaca#5", "general"),
     ],
 )
-def test_hub_datasets_render_as_ms_swift_hash_n(tmp_path, entry, expected):
+def test_hub_datasets_render_as_ms_swift_hash_n(tmp_path, entry, expected, role):
     lp = make(tmp_path, [{"path": "identity.json"}, entry])
     hub = plan_data(lp.profile, tmp_path / "run")[1]
-    assert (hub.argv_value, hub.role) == (expected, "general")
+    assert (hub.argv_value, hub.role) == (expected, role)
 
 
 def test_same_seed_same_records_other_seed_other_records(tmp_path):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from swiftkit.cli.display import TrainDisplay, plain_line, summary_text
+from swiftkit.cli.display import TrainDisplay, next_commands, plain_line, summary_text
 from swiftkit.runs import progress
 
 REAL_LOG = Path(__file__).parent / "data" / "logging.jsonl"  # ms-swift 4.6.0, tiny model, 7 steps, eval every 4
@@ -46,11 +46,18 @@ def test_summary_of_the_real_log():
     assert (s.steps, s.max_steps, s.final_loss, s.best_eval_loss) == (7, 7, 10.81085968, 10.80482006)
     assert s.losses == [(1, 10.81671715), (2, 10.80606747), (4, 10.81988335), (6, 10.81085968)]
     assert s.eval_losses == [(4, 10.80680561), (7, 10.80482006)]
-    text = summary_text(s, "cpu-demo")
+    text = summary_text(s, next_commands("cpu-demo", in_checkout=True))
     assert "Final loss:   10.8109" in text and "Best eval:    10.8048" in text
     assert "Wall time:    20.2 s (training 3.1 s)" in text
     assert "make infer PROFILE=cpu-demo" in text and "make export PROFILE=cpu-demo" in text
-    assert "Next:" not in summary_text(progress.summarise(Path("run"), [], "failed", 1), "x")
+    assert "swiftkit infer --profile cpu-demo --prompt 'Who are you?'" in text
+    assert "Next:" not in summary_text(progress.summarise(Path("run"), [], "failed", 1), next_commands("x", True))
+
+
+def test_next_commands_outside_a_checkout_and_for_the_default_profile():
+    assert not any(c.startswith("make") for c in next_commands("4090d", in_checkout=False))
+    assert next_commands("", in_checkout=True)[:2] == ["swiftkit infer --prompt 'Who are you?'", "swiftkit export"]
+    assert next_commands("my dir/p.yaml", in_checkout=False)[1] == "swiftkit export --profile 'my dir/p.yaml'"
 
 
 def test_follower_waits_for_complete_lines(tmp_path):

@@ -37,8 +37,7 @@ def trained(tmp_path: Path) -> Path:
     (ck / "adapter_model.safetensors").write_bytes(b"weights")
     profile = tmp_path / "p.yaml"
     profile.write_text(
-        f"extends: {ROOT / 'profiles' / 'cpu-demo.yaml'}\nmodel:\n  model: /models/tiny\n"
-        f"system: You are Zed.\noutput_dir: {tmp_path / 'out'}\n"
+        f"extends: cpu-demo\nmodel:\n  model: /models/tiny\nsystem: You are Zed.\noutput_dir: {tmp_path / 'out'}\n"
     )
     return profile
 

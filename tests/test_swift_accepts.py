@@ -8,6 +8,7 @@ import pytest
 from helpers import sft_command
 
 from swiftkit.config import profiles
+from swiftkit.config.profiles import builtin_dir
 from swiftkit.data.resolve import resolve_run
 from swiftkit.swift import render
 from swiftkit.swift.version import installed_flavor
@@ -16,7 +17,7 @@ pytest.importorskip("swift")
 from swift_parser import parse  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-BUILTINS = sorted((ROOT / "profiles").rglob("*.yaml"))
+BUILTINS = sorted(builtin_dir().rglob("*.yaml"))
 
 
 def commands(path: Path) -> dict[str, render.Command]:
@@ -60,7 +61,7 @@ def test_values_round_trip_through_ms_swift(path: Path):
     assert ns.target_modules == p.lora.target_modules
     assert ns.system == p.system
     assert ns.tuner_type == "lora"
-    assert ns.dataset == [d.argv_value for d in resolve_run(p, Path(p.output_dir) / "v0").data]
+    assert ns.dataset == [d.argv_value for d in resolve_run(p, Path(p.output_dir) / "v0-20260101-000000").data]
     if p.identity:
         assert ns.model_name[-1] == p.identity.name and ns.model_author[-1] == p.identity.author
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from conftest import run_cli
 
+from swiftkit import resources
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -65,7 +67,7 @@ def test_missing_dataset_is_a_clear_error(tmp_path):
 
 
 def test_dry_run_writes_nothing_and_shows_the_prepared_file(tmp_path):
-    template = ROOT / "datasets" / "identity.template.json"
+    template = resources.path("identity/identity.template.json")
     result = run_cli("train", "--dry-run", "--profile", str(profile(tmp_path, template)))
     assert result.returncode == 0, result.stderr
     assert "/data/identity.jsonl" in result.stdout and "--add_version false" in result.stdout

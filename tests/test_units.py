@@ -171,3 +171,26 @@ def test_cli_profiles_show_is_yaml_of_the_resolved_profile():
     assert result.exit_code == 0
     shown = yaml.safe_load(result.stdout)
     assert shown["train"]["max_length"] == 1024 and shown["model"]["model"] == "Qwen/Qwen2.5-7B-Instruct"
+
+
+def test_plan_and_dry_run_work_without_ms_swift(monkeypatch, tmp_path):
+    """A light install (no [train] extra): plan renders for the newest supported ms-swift and says so."""
+    from importlib import metadata
+
+    real = metadata.version
+
+    def no_swift(name: str) -> str:
+        if name == "ms-swift":
+            raise metadata.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(metadata, "version", no_swift)
+    monkeypatch.chdir(tmp_path)
+    planned = CliRunner().invoke(cli, ["plan", "sft", "-p", "4090d"])
+    assert planned.exit_code == 0, planned.output
+    assert "ms-swift is not installed: rendered for ms-swift 4.6.0" in planned.stderr
+    assert "--tuner_type lora" in planned.stdout
+    dry = CliRunner().invoke(cli, ["train", "-p", "4090d", "--dry-run"])
+    assert dry.exit_code == 0 and "swift sft" in dry.stdout
+    real_run = CliRunner().invoke(cli, ["infer", "-p", "4090d", "--checkpoint", str(tmp_path)])
+    assert real_run.exit_code == 1 and "ms-swift is not installed; install it with pip install" in real_run.stderr

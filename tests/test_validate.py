@@ -10,6 +10,7 @@ from conftest import run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from swiftkit import resources
 from swiftkit.config.schema import IdentitySection
 from swiftkit.data import validate
 from swiftkit.data.lint import LintSettings
@@ -98,8 +99,6 @@ BAD_RECORDS = [
         {"instruction": "Q", "input": "", "output": "  "},
         "d.json:1:output: empty answer: the model would learn to say nothing",
     ),
-    ({"instruction": "Q", "input": "", "output": "I am {{NAME}}."}, "d.json:1:output: unfilled placeholder {{NAME}}"),
-    ({"instruction": "Q", "input": "", "output": "by {{author}}"}, "d.json:1:output: unfilled placeholder {{author}}"),
     (
         {"messages": [{"role": "human", "content": "q"}, {"role": "assistant", "content": "a"}]},
         "d.json:1:messages.0.role: 'human' is not one of system, user, assistant, tool_call, tool_response, tool",
@@ -261,8 +260,8 @@ def identity_records(name="Nova", author="Lab X", n=4, zh=True):
         ),
         (
             identity_records(),
-            LintSettings(identity=IdentitySection(name="Kite", author="Lab X")),
-            ["d.json:-:-: the answers give the name 'Nova' but the profile says 'Kite'"],
+            LintSettings(identity=IdentitySection(name="Kite", author="Lab X"), allow_identity_mismatch=True),
+            ["d.json:-:-: the answers give the name 'Nova' ×5 (first at record 1) but the profile's identity is Kite"],
         ),
         (identity_records(), LintSettings(identity=IdentitySection(name="Nova", author="Lab X")), []),
     ],
@@ -280,7 +279,9 @@ def test_identity_lint_warnings(tmp_path, records, settings, expected):
 def test_template_mode_allows_placeholders(tmp_path):
     records = [{"instruction": "Who?", "input": "", "output": "I am {{NAME}} by {{AUTHOR}}."}]
     assert validate.validate_paths([write(tmp_path, "x.template.json", records)]).ok  # by name
-    assert not validate.validate_paths([write(tmp_path, "x.json", records)]).ok
+    unnamed = validate.validate_paths([write(tmp_path, "x.json", records)])  # could be a template: a warning
+    assert unnamed.ok and unnamed.warnings
+    assert not validate.validate_paths([write(tmp_path, "z.json", records)], validate.Options(template=False)).ok
     assert validate.validate_paths([write(tmp_path, "y.json", records)], validate.Options(template=True)).ok
 
 
@@ -310,7 +311,7 @@ def test_shipped_datasets_validate_clean_and_the_template_only_as_template():
     data = sorted((ROOT / "datasets").glob("*.json")) + sorted((ROOT / "datasets").glob("*.jsonl"))
     report = validate.validate_paths(data)
     assert report.ok and not report.warnings, [p.line() for p in report.errors + report.warnings]
-    template = ROOT / "datasets" / "identity.template.json"
+    template = resources.path("identity/identity.template.json")
     as_data = validate.validate_paths([template], validate.Options(template=False))
     assert not as_data.ok and all("unfilled placeholder" in p.message for p in as_data.errors)
 

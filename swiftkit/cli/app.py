@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 import click
@@ -50,9 +51,9 @@ def profile_options(func: Callable[..., Any]) -> Callable[..., Any]:
         "-p",
         "profile_name",
         envvar="SWIFTKIT_PROFILE",
-        required=True,
         metavar="NAME|PATH",
-        help="Built-in profile name (see 'swiftkit profiles list') or a .yaml file. Default: $SWIFTKIT_PROFILE.",
+        help="Built-in profile name (see 'swiftkit profiles list') or a .yaml file. "
+        "Default: $SWIFTKIT_PROFILE, else ./swiftkit.yaml (made by 'swiftkit init').",
     )(func)
     return func
 
@@ -73,16 +74,47 @@ def optional_profile(help_text: str) -> Decorator:
     )
 
 
-def load_profile(profile_name: str, overrides: tuple[str, ...]) -> LoadedProfile:
+def profile_or_default(profile_name: Optional[str]) -> str:
+    """The profile named, else ./swiftkit.yaml; a usage error naming both ways when there is neither."""
+    if profile_name:
+        return profile_name
+    from swiftkit.config.scaffold import DEFAULT_PROFILE
+
+    if Path(DEFAULT_PROFILE).is_file():
+        return str(Path(DEFAULT_PROFILE))
+    raise click.UsageError(
+        "no profile: pass --profile NAME|PATH (or set SWIFTKIT_PROFILE), or run 'swiftkit init' to make "
+        f"{DEFAULT_PROFILE} in this folder."
+    )
+
+
+def require_gpu(lp: LoadedProfile) -> None:
+    """Before a GPU profile starts ms-swift: refuse when its card is missing, warn when it is smaller."""
+    from swiftkit.sizing.gpus import check_gpu
+
+    note = check_gpu(lp.profile, lp.name)
+    if note:
+        click.echo(f"warning: {note}", err=True)
+
+
+def load_profile(profile_name: Optional[str], overrides: tuple[str, ...]) -> LoadedProfile:
     from swiftkit.config import profiles
 
-    return profiles.load(profile_name, overrides)
+    return profiles.load(profile_or_default(profile_name), overrides)
 
 
-def swift_flavor() -> SwiftFlavor:
-    from swiftkit.swift.version import installed_flavor
+def swift_flavor(planning: bool = False) -> SwiftFlavor:
+    """The installed ms-swift's flag spellings. ``planning`` (plan, --dry-run): without ms-swift, render for the
+    newest supported version and say so on stderr."""
+    from swiftkit.swift.version import assumed_note, installed_flavor, planning_flavor
 
-    return installed_flavor()
+    if not planning:
+        return installed_flavor()
+    flavor = planning_flavor()
+    note = assumed_note(flavor)
+    if note:
+        click.echo(f"# {note}", err=True)
+    return flavor
 
 
 @click.group(cls=SwiftkitGroup, context_settings=CONTEXT)

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 
 @cli.command(context_settings=CONTEXT)
-@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
 @click.option(
     "--format",
     "fmt",
@@ -37,7 +37,8 @@ if TYPE_CHECKING:
     "-p",
     "profile_name",
     metavar="NAME|PATH",
-    help="Lint as this profile trains: identity, min_records, languages, max_length in tokens.",
+    help="Lint as this profile trains: identity, min_records, languages, max_length in tokens. "
+    "With no FILES: check the profile's own datasets (default profile: ./swiftkit.yaml).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable report.")
 def validate(
@@ -49,19 +50,20 @@ def validate(
 
     \b
     Example:
-      swiftkit validate datasets/identity.json
+      swiftkit validate my_data.jsonl
       swiftkit validate --profile cpu-demo --json my_data.jsonl
+      swiftkit validate                # the datasets of ./swiftkit.yaml, as training checks them
     """
     import json as json_
 
     from swiftkit.data import validate as core
+    from swiftkit.jobs import train as training
 
-    settings = None
-    if profile_name:
-        from swiftkit.jobs import train as training
-
-        settings = training.lint_settings(load_profile(profile_name, ()), "identity")
-    report = core.validate_paths(files, core.Options(fmt=fmt, template=template, lint=settings))
+    if not files:  # the profile's own data, exactly as `swiftkit train` checks it
+        report = training.check_profile_data(load_profile(profile_name, ()))
+    else:
+        settings = training.lint_settings(load_profile(profile_name, ()), "identity") if profile_name else None
+        report = core.validate_paths(files, core.Options(fmt=fmt, template=template, lint=settings))
     if as_json:
         click.echo(json_.dumps(report.to_json(), ensure_ascii=False, indent=2))
     else:
@@ -89,12 +91,12 @@ def identity() -> None:
 
     \b
     Example:
-      swiftkit identity render datasets/identity.template.json --name Nova --author "Lab X" -o my_identity.jsonl
+      swiftkit identity render --name Nova --author "Lab X" -o my_identity.jsonl
     """
 
 
 @identity.command("render", context_settings=CONTEXT)
-@click.argument("template", type=click.Path(path_type=Path))
+@click.argument("template", required=False, type=click.Path(path_type=Path))
 @click.option("--name", required=True, help="The model's name (English form).")
 @click.option("--author", required=True, help="Who made it (English form).")
 @click.option("--name-zh", help="Chinese form of the name (default: --name).")
@@ -102,16 +104,28 @@ def identity() -> None:
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="File to write (.json or .jsonl).")
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
 def identity_render(
-    template: Path, name: str, author: str, name_zh: Optional[str], author_zh: Optional[str], output: Path, force: bool
+    template: Optional[Path],
+    name: str,
+    author: str,
+    name_zh: Optional[str],
+    author_zh: Optional[str],
+    output: Path,
+    force: bool,
 ) -> None:
-    """Write TEMPLATE with the placeholders filled (atomically; never overwrites without --force).
+    """Write TEMPLATE (default: swiftkit's own English + Chinese template) with the placeholders filled
+    (atomically; never overwrites without --force).
 
     \b
     Example:
-      swiftkit identity render datasets/identity.template.json --name Nova --author "Lab X" -o nova.json
+      swiftkit identity render --name Nova --author "Lab X" -o nova.json
+      swiftkit identity render my.template.jsonl --name Nova --author "Lab X" -o nova.jsonl
     """
     from swiftkit.data import identity as core
 
+    if template is None:
+        from swiftkit import resources
+
+        template = resources.path("identity/identity.template.json")
     count = core.render_file(
         template, output, name=name, author=author, name_zh=name_zh, author_zh=author_zh, force=force
     )

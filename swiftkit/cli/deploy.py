@@ -7,7 +7,15 @@ from typing import TYPE_CHECKING, Optional
 
 import click
 
-from swiftkit.cli.app import CONTEXT, checkpoint_option, cli, load_profile, profile_options, swift_flavor
+from swiftkit.cli.app import (
+    CONTEXT,
+    checkpoint_option,
+    cli,
+    load_profile,
+    profile_options,
+    require_gpu,
+    swift_flavor,
+)
 from swiftkit.errors import SwiftkitError
 
 if TYPE_CHECKING:  # annotations only: the fast paths import none of these at run time
@@ -76,6 +84,7 @@ def deploy(
     if dry_run:
         click.echo(plan.command.display())
         return
+    require_gpu(lp)
     _serve(lp, plan, timeout, verbose)
 
 

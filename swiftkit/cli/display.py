@@ -6,6 +6,7 @@ prints a plain line at most every ``interval`` seconds (and at the last step).
 
 from __future__ import annotations
 
+import shlex
 import sys
 import threading
 import time
@@ -103,7 +104,24 @@ class TrainDisplay:
         self.out.flush()
 
 
-def summary_text(s: RunSummary, profile_ref: Optional[str]) -> str:
+def next_commands(profile_ref: Optional[str], in_checkout: bool) -> list[str]:
+    """What to run after a good training run: swiftkit commands, and the Makefile's where there is one.
+    ``profile_ref`` is None when there is no profile to name, "" for the default ./swiftkit.yaml."""
+    if profile_ref is None:
+        return []
+    option = f" --profile {shlex.quote(profile_ref)}" if profile_ref else ""
+    commands = [
+        f"swiftkit infer{option} --prompt 'Who are you?'",
+        f"swiftkit export{option}",
+        f"swiftkit eval{option}",
+        f"swiftkit deploy{option}",
+    ]
+    if in_checkout and profile_ref:
+        commands += [f"make infer PROFILE={profile_ref}", f"make export PROFILE={profile_ref}"]
+    return commands
+
+
+def summary_text(s: RunSummary, commands: list[str]) -> str:
     lines = [f"Run folder:   {s.run_dir}"]
     if s.checkpoint:
         lines.append(f"Checkpoint:   {s.checkpoint}")
@@ -118,11 +136,6 @@ def summary_text(s: RunSummary, profile_ref: Optional[str]) -> str:
     lines.append(
         f"Peak memory:  {_fmt(s.peak_memory_gib, '.1f')} GiB" if s.peak_memory_gib else "Peak memory:  - (CPU run)"
     )
-    if s.status == "ok" and profile_ref:
-        lines += [
-            "Next:",
-            f"  make infer PROFILE={profile_ref}",
-            f"  make export PROFILE={profile_ref}",
-            f"  swiftkit eval --profile {profile_ref}",
-        ]
+    if s.status == "ok" and commands:
+        lines += ["Next:", *(f"  {c}" for c in commands)]
     return "\n".join(lines)

@@ -13,6 +13,7 @@ from swiftkit.cli.app import (
     cli,
     load_profile,
     profile_options,
+    require_gpu,
     swift_flavor,
 )
 from swiftkit.layout import EVAL_REPORT
@@ -46,6 +47,7 @@ def replay(profile_name: str, overrides: tuple[str, ...], prompts_file: Optional
     if prompts_file is None:
         entry = next((d for d in lp.profile.data.datasets if d.replay), None)
         prompts_file = Path(entry.replay) if entry and entry.replay else shipped_prompts("replay.jsonl")
+    require_gpu(lp)
     path, made = ensure_replay(lp, swift_flavor(), prompts_file, force=force)
     click.echo(f"{'Wrote' if made else 'Cached'}: {path}")
 
@@ -100,6 +102,7 @@ def eval_(
     from swiftkit.jobs.infer import checkpoint_for
 
     ck = checkpoint_for(lp, checkpoint)
+    require_gpu(lp)
     report = run_eval(lp, swift_flavor(), ck, probes, general)
     if as_json:
         click.echo(json_.dumps(report.to_json(), ensure_ascii=False, indent=2))

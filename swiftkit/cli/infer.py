@@ -15,6 +15,7 @@ from swiftkit.cli.app import (
     cli,
     load_profile,
     profile_options,
+    require_gpu,
     swift_flavor,
 )
 
@@ -48,8 +49,10 @@ def infer(
     from swiftkit.swift import render, runner
 
     lp = load_profile(profile_name, overrides)
-    flavor = swift_flavor()
+    flavor = swift_flavor(planning=dry_run)
     ck = inference.checkpoint_for(lp, checkpoint, merged=merged)
+    if not dry_run:
+        require_gpu(lp)
     questions = list(prompts) + (inference.read_prompts_file(prompts_file) if prompts_file else [])
     if not questions:
         command = render.render_infer(lp.profile, flavor, str(ck))
@@ -84,13 +87,14 @@ def export_(profile_name: str, overrides: tuple[str, ...], checkpoint: str, forc
 
     lp = load_profile(profile_name, overrides)
     ck = checkpoint_for(lp, checkpoint)
-    decision = core.plan_export(lp, swift_flavor(), ck, force=force)
+    decision = core.plan_export(lp, swift_flavor(planning=dry_run), ck, force=force)
     if decision.command is None:
         click.echo(f"Up to date ({decision.reason}): {decision.merged_path}")
         return
     click.echo(decision.command.display(), err=not dry_run)
     if dry_run:
         return
+    require_gpu(lp)
     log = core.export_log(decision)
     log.unlink(missing_ok=True)
     code = runner.run(decision.command, log_path=log, echo=sys.stderr)

@@ -99,3 +99,35 @@ def profiles_schema(output: Optional[Path], force: bool) -> None:
     else:
         atomic_write_text(output, text, force=force)
         click.echo(f"Wrote {output}")
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("folder", required=False, default=".", type=click.Path(path_type=Path))
+@click.option("--name", required=True, help="Your model's name (English form).")
+@click.option("--author", required=True, help="Who made it (English form).")
+@click.option("--name-zh", help="Chinese form of the name (default: --name).")
+@click.option("--author-zh", help="Chinese form of the author (default: --author).")
+@click.option(
+    "--from",
+    "base",
+    default="cpu-demo",
+    show_default=True,
+    metavar="PROFILE",
+    help="Built-in profile to extend (e.g. 4090d for Qwen2.5-7B on a 24 GB card).",
+)
+def init(folder: Path, name: str, author: str, name_zh: Optional[str], author_zh: Optional[str], base: str) -> None:
+    """Start your own identity project in FOLDER (default: here): swiftkit.yaml, an editable identity template
+    (English and Chinese) and a .gitignore. Never overwrites a file.
+
+    \b
+    Example:
+      swiftkit init my-bot --name Lumen --author "Kite Labs" --from 4090d
+      cd my-bot && swiftkit validate && swiftkit train
+    """
+    from swiftkit.config.scaffold import scaffold
+
+    made = scaffold(folder, name=name, author=author, name_zh=name_zh, author_zh=author_zh, base=base)
+    for path in made.written:
+        click.echo(f"Wrote {path}")
+    where = "" if Path(folder).resolve() == Path.cwd().resolve() else f"cd {folder} && "
+    click.echo(f"Next: {where}swiftkit validate && swiftkit train   (profile: swiftkit.yaml, extends {made.base})")

@@ -46,8 +46,6 @@ def checkpoints(
     from swiftkit.runs import checkpoints as core
 
     if output_dir is None:
-        if not profile_name:
-            raise click.UsageError("give --profile NAME or --output-dir DIR (or set SWIFTKIT_PROFILE).")
         output_dir = Path(load_profile(profile_name, overrides).profile.output_dir)
     if which:
         path = core.resolve(output_dir, which)
@@ -106,16 +104,14 @@ def report(run: Optional[Path], profile_name: Optional[str], overrides: tuple[st
     """
     import json as json_
 
-    from swiftkit.cli.display import summary_text
+    from swiftkit.cli.display import next_commands, summary_text
     from swiftkit.runs import report as core
 
     if run is None:
-        if not profile_name:
-            raise click.UsageError("give a RUN folder or --profile NAME (or set SWIFTKIT_PROFILE).")
         run = core.newest_run(load_profile(profile_name, overrides).profile.output_dir)
     summary, png = core.build(run)
     if as_json:
         click.echo(json_.dumps(core.to_json(summary, png), indent=2))
         return
-    click.echo(summary_text(summary, profile_name))
+    click.echo(summary_text(summary, next_commands(profile_name, in_checkout=False)))
     click.echo(f"Loss plot:    {png}")

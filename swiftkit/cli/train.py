@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 import click
@@ -39,7 +40,7 @@ def plan(what: str, profile_name: str, overrides: tuple[str, ...], checkpoint: O
     from swiftkit.swift import render
 
     lp = load_profile(profile_name, overrides)
-    flavor = swift_flavor()
+    flavor = swift_flavor(planning=True)
     if what == "sft":
         train_plan = training.plan_train(lp, flavor)
         command = train_plan.command
@@ -90,7 +91,7 @@ def train(profile_name: str, overrides: tuple[str, ...], resume: bool, dry_run: 
     from swiftkit.jobs import train as training
 
     lp = load_profile(profile_name, overrides)
-    flavor = swift_flavor()
+    flavor = swift_flavor(planning=dry_run)
     now = datetime.now()
     if dry_run:
         plan_ = training.plan_train(lp, flavor, now=now, resume=resume)
@@ -98,11 +99,13 @@ def train(profile_name: str, overrides: tuple[str, ...], resume: bool, dry_run: 
         _notes(plan_)
         return
     plan_ = training.prepare_train(lp, flavor, now=now, resume=resume, on_stage=_stage)
-    from swiftkit.cli.display import TrainDisplay, summary_text
+    from swiftkit.cli.display import TrainDisplay, next_commands, summary_text
     from swiftkit.runs import progress
 
     for problem in plan_.warnings:
         click.echo(f"warning: {problem.line()}", err=True)
+    for note in plan_.notes:
+        click.echo(f"warning: {note}", err=True)
     click.echo(plan_.command.display(), err=True)
     click.echo(f"ms-swift log: {plan_.log}", err=True)
     if verbose:
@@ -110,7 +113,7 @@ def train(profile_name: str, overrides: tuple[str, ...], resume: bool, dry_run: 
     else:
         with TrainDisplay(plan_.run_dir):
             result = training.run_train(lp, plan_)
-    click.echo(summary_text(result.summary, _profile_ref(lp)))
+    click.echo(summary_text(result.summary, next_commands(_profile_ref(lp), in_checkout())))
     if result.status == "failed":
         tail = progress.tail(result.log)
         click.echo(f"\nms-swift failed (exit {result.exit_code}); the end of its log:\n{tail}", err=True)
@@ -126,7 +129,21 @@ def _stage(text: str) -> None:
     click.echo(f"> {text}", err=True)
 
 
+def in_checkout() -> bool:
+    """Run from a swiftkit checkout (its Makefile here): the make targets work too."""
+    makefile = Path("Makefile")
+    try:
+        return makefile.is_file() and "swiftkit" in makefile.read_text(encoding="utf-8", errors="replace")[:400]
+    except OSError:
+        return False
+
+
 def _profile_ref(lp: LoadedProfile) -> str:
+    """How to name this profile on a command line: a built-in's name, "" for ./swiftkit.yaml, else its path."""
+    from swiftkit.config.scaffold import DEFAULT_PROFILE
+
+    if lp.path.resolve() == Path(DEFAULT_PROFILE).resolve():
+        return ""
     from swiftkit.config.profiles import builtin_dir
 
     return lp.name if lp.path.resolve().parent == builtin_dir().resolve() else str(lp.path)

@@ -18,6 +18,7 @@ from typing import Any, Union
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from swiftkit import resources
 from swiftkit.config.schema import Profile
 from swiftkit.errors import SwiftkitError
 
@@ -26,15 +27,11 @@ PROFILE_SUFFIXES = (".yaml", ".yml")
 
 
 def builtin_dir() -> Path:
-    """The folder of built-in profiles (the repository's ``profiles/``, or a copy inside the package)."""
+    """The folder of built-in profiles, shipped inside the package (``SWIFTKIT_PROFILES_DIR`` wins)."""
     override = os.environ.get("SWIFTKIT_PROFILES_DIR")
     if override:
         return Path(override)
-    here = Path(__file__).resolve().parents[1]  # the swiftkit package
-    for candidate in (here / "profiles", here.parent / "profiles"):
-        if candidate.is_dir():
-            return candidate
-    return here.parent / "profiles"
+    return resources.path("profiles")
 
 
 def builtin_names() -> list[str]:
@@ -132,14 +129,27 @@ def read_profile_file(path: Path) -> dict[str, Any]:
     return parse_yaml(text, str(path))
 
 
-def _absolutise_paths(data: dict[str, Any], base: Path) -> None:
-    """Local dataset and prompt-file paths in a file are relative to that file's folder."""
+def _dataset_entries(data: dict[str, Any]) -> list[Any]:
     datasets = (data.get("data") or {}).get("datasets") if isinstance(data.get("data"), dict) else None
-    if not isinstance(datasets, list):
-        return
-    for entry in datasets:
+    return datasets if isinstance(datasets, list) else []
+
+
+def _resolve_builtins(data: dict[str, Any]) -> None:
+    """``builtin:X`` dataset paths (also those given with --set) -> the shipped file."""
+    for entry in _dataset_entries(data):
         for key in ("path", "replay"):
             if isinstance(entry, dict) and isinstance(entry.get(key), str):
+                entry[key] = resources.resolve_builtin(entry[key])
+
+
+def _absolutise_paths(data: dict[str, Any], base: Path) -> None:
+    """Local dataset and prompt-file paths in a file are relative to that file's folder (``builtin:`` ones are
+    resolved once everything is merged)."""
+    for entry in _dataset_entries(data):
+        for key in ("path", "replay"):
+            if isinstance(entry, dict) and isinstance(entry.get(key), str):
+                if entry[key].startswith(resources.BUILTIN_PREFIX):
+                    continue
                 path = Path(entry[key]).expanduser()
                 if not path.is_absolute():
                     entry[key] = str((base / path).resolve())
@@ -315,6 +325,7 @@ def load(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) -> Load
         apply_override(data, parts, value, text)
         for key in _flat_keys({parts[0]: value} if len(parts) == 1 else _nest(parts, value)):
             provenance[key] = f"--set {text}"
+    _resolve_builtins(data)
     try:
         profile = Profile.model_validate(data)
     except ValidationError as exc:
@@ -354,7 +365,11 @@ def copy_builtin(name: str, dest: Path, force: bool = False) -> Path:
         for key in ("- path: ", "path: ", "- replay: ", "replay: "):
             if stripped.startswith(key):
                 value = stripped[len(key) :].strip()
-                if value and not Path(value).is_absolute() and not value.startswith(("'", '"')):
+                if (
+                    value
+                    and not Path(value).is_absolute()
+                    and not value.startswith(("'", '"', resources.BUILTIN_PREFIX))
+                ):
                     target = (source.parent / value).resolve()
                     new = os.path.relpath(target, Path(dest).absolute().parent)
                     line = line.replace(value, new, 1)

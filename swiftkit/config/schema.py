@@ -18,6 +18,9 @@ Language = Literal["en", "zh"]
 LANGUAGES: tuple[Language, ...] = ("en", "zh")
 
 
+SELF_COGNITION = "swift/self-cognition"  # ms-swift's hub identity set, {{NAME}}/{{AUTHOR}} filled by ms-swift
+
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -150,7 +153,13 @@ class DatasetEntry(Section):
 
     @property
     def role(self) -> str:
-        return self.kind or ("identity" if self.path else "general")
+        """Local files are identity data, hub datasets general data, unless ``kind`` says otherwise; ms-swift's own
+        self-cognition set (filled by ms-swift from --model_name/--model_author) is identity data."""
+        if self.kind:
+            return self.kind
+        if self.hub is not None:
+            return "identity" if self.hub.split("::")[-1] == SELF_COGNITION else "general"
+        return "identity" if self.path is not None else "general"  # replay answers are general data
 
 
 class DataSection(Section):
@@ -158,6 +167,11 @@ class DataSection(Section):
 
     datasets: list[DatasetEntry] = Field(min_length=1, description="Datasets to train on, in order.")
     min_records: int = Field(50, ge=1, description="Recommended minimum number of identity records.")
+    allow_identity_mismatch: bool = Field(
+        False,
+        description="Train identity data whose answers name another model or author than identity: says "
+        "(a warning instead of an error). Off: the profile's identity is the one source of truth.",
+    )
     languages: list[Language] = Field(
         default_factory=lambda: list(LANGUAGES), description="Languages the identity data should cover."
     )

@@ -1,4 +1,5 @@
-"""Identity placeholders: ``{{NAME}}``/``{{AUTHOR}}`` (ms-swift) and ``{{name}}``/``{{author}}`` (LLaMA-Factory)."""
+"""Identity placeholders in the three conventions users bring: ``{{NAME}}``/``{{AUTHOR}}`` (ms-swift),
+``{{name}}``/``{{author}}`` (LLaMA-Factory), and the bare words ``NAME``/``AUTHOR`` (older LLaMA-Factory files)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,16 @@ from swiftkit.config.schema import IdentitySection
 from swiftkit.data.readers import walk_strings
 
 PLACEHOLDER = re.compile(r"\{\{\s*(NAME|AUTHOR|name|author)\s*\}\}")
+# bare upper-case words, not part of a longer word, a {{…}} placeholder or an identifier such as MODEL_NAME
+BARE = re.compile(r"(?<![A-Za-z0-9_{])(NAME|AUTHOR)(?![A-Za-z0-9_}])")
+ANY_PLACEHOLDER = re.compile(f"{PLACEHOLDER.pattern}|{BARE.pattern}")
+
+
+def placeholder_in(text: str) -> re.Match[str] | None:
+    """The first placeholder of any convention in ``text``."""
+    return ANY_PLACEHOLDER.search(text) if ("{{" in text or "NAME" in text or "AUTHOR" in text) else None
+
+
 CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
@@ -23,9 +34,10 @@ def fill_text(text: str, identity: IdentitySection, language: str) -> str:
     author = (identity.author_zh or identity.author) if language == "zh" else identity.author
 
     def replace(match: re.Match[str]) -> str:
-        return name if match.group(1).lower() == "name" else author
+        word = match.group(1) or match.group(2)
+        return name if word.lower() == "name" else author
 
-    return PLACEHOLDER.sub(replace, text)
+    return ANY_PLACEHOLDER.sub(replace, text)
 
 
 def fill_record(record: Any, identity: IdentitySection) -> Any:

@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 from swiftkit.config.schema import IdentitySection
 from swiftkit.data.formats import QUERY_ALIASES, RESPONSE_ALIASES
-from swiftkit.data.identity import PLACEHOLDER, language_of
+from swiftkit.data.identity import language_of, placeholder_in
 from swiftkit.data.readers import walk_strings
 
 MAX_SCANNED = 20_000  # records scanned for duplicates, names and languages (identity sets are far smaller)
@@ -59,6 +59,8 @@ class LintSettings:
     max_length: Optional[int] = None
     tokenizer: Optional[Path] = None  # a tokenizer.json
     check_identity: bool = True  # names/authors/duplicates (identity data); off for general data
+    strict_placeholders: bool = True  # placeholders are errors (training data); False: warnings (could be a template)
+    allow_identity_mismatch: bool = False  # answers naming another identity than the profile's: warning, not error
 
 
 @dataclass
@@ -232,35 +234,57 @@ class Linter:
     def _several(self, what: str, counts: Counter[str], prefix: str, *expected: Optional[str]) -> None:
         wanted = {e for e in expected if e}
         names = [n for n in counts if n not in _NOT_NAMES]
-        if len(names) > 1 and not (wanted and set(names) <= wanted):
-            shown = ", ".join(
+
+        def shown(found: list[str]) -> str:
+            return ", ".join(
                 f"{n!r} ×{counts[n]} (first at record {self.first_seen[prefix + n]})"
-                for n in sorted(names, key=lambda n: -counts[n])[:5]
+                for n in sorted(found, key=lambda n: -counts[n])[:5]
             )
-            self._add(0, "-", f"several different {what} in the answers: {shown}; use one", "warning")
-        elif wanted and names and not set(names) & wanted:
+
+        others = [n for n in names if not _same_identity(n, wanted)]
+        if wanted and others:
+            # the profile's identity is the one source of truth: other names in the answers would be trained too
             self._add(
                 0,
                 "-",
-                f"the answers give the {what[:-1]} {names[0]!r} but the profile says {sorted(wanted)[0]!r}",
-                "warning",
+                f"the answers give the {what[:-1]} {shown(others)} but the profile's identity is "
+                f"{' / '.join(sorted(wanted))}; train from a template with {{{{NAME}}}}/{{{{AUTHOR}}}} (filled from "
+                "the profile, e.g. the one 'swiftkit init' writes), fix the answers, or set "
+                "data.allow_identity_mismatch: true to train them knowingly",
+                "warning" if self.settings.allow_identity_mismatch else "error",
             )
+        elif not wanted and len(names) > 1:
+            self._add(0, "-", f"several different {what} in the answers: {shown(names)}; use one", "warning")
 
     def _placeholders(self, record: int, strings: list[tuple[str, str]]) -> None:
+        """Placeholders outside a template: an error in training data, a warning in a file nobody said is either
+        (it is most likely a template: swiftkit train fills it from the profile's identity)."""
         if self.template:
             return
         for path, text in strings:
-            match = PLACEHOLDER.search(text) if "{{" in text else None
-            if match:
-                self._add(
-                    record,
-                    path,
+            match = placeholder_in(text)
+            if match is None:
+                continue
+            if self.settings.strict_placeholders:
+                message = (
                     f"unfilled placeholder {match.group(0)}: it would be trained verbatim; fill it with "
-                    "'swiftkit identity render' or give the profile an identity",
+                    "'swiftkit identity render' or give the profile an identity"
                 )
+            else:
+                message = (
+                    f"placeholder {match.group(0)} (this file looks like an identity template): swiftkit train fills "
+                    "it from the profile's identity:; plain ms-swift would train it verbatim"
+                )
+            self._add(record, path, message, "error" if self.settings.strict_placeholders else "warning")
 
     def _add(self, record: int, path: str, message: str, severity: str = "error") -> None:
         self.problems.append(LintProblem(record, path, message, severity))
+
+
+def _same_identity(found: str, wanted: set[str]) -> bool:
+    """``Lumen AI`` or ``Lumen's`` still name ``Lumen``: one contains the other, ignoring case."""
+    low = found.casefold()
+    return any(w.casefold() in low or low in w.casefold() for w in wanted)
 
 
 def _found(text: str, patterns: tuple[re.Pattern[str], ...]) -> set[str]:
@@ -268,7 +292,7 @@ def _found(text: str, patterns: tuple[re.Pattern[str], ...]) -> set[str]:
     for pattern in patterns:
         for match in pattern.finditer(text):
             value = match.group(1).strip().rstrip(".")
-            if value and value not in _NOT_NAMES and not PLACEHOLDER.search(value):
+            if value and value not in _NOT_NAMES and not placeholder_in(value):
                 out.add(value)
     return out
 

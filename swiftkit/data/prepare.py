@@ -71,7 +71,9 @@ def count_records(path: Path) -> int:
 def has_placeholders(path: Path) -> bool:
     with open(path, "rb") as handle:
         for raw in handle:
-            if b"{{" in raw and ident.PLACEHOLDER.search(raw.decode("utf-8", errors="replace")):
+            if (b"{{" in raw or b"NAME" in raw or b"AUTHOR" in raw) and ident.placeholder_in(
+                raw.decode("utf-8", errors="replace")
+            ):
                 return True
     return False
 

@@ -62,6 +62,6 @@ def _prompt_of(row: dict[str, Any]) -> str:
 
 def shipped_prompts(name: str) -> Path:
     """A prompt set shipped with swiftkit (identity probes, general prompts, self-replay prompts)."""
-    from swiftkit.config.profiles import builtin_dir
+    from swiftkit import resources
 
-    return builtin_dir().parent / "datasets" / "prompts" / name
+    return resources.path(f"prompts/{name}")

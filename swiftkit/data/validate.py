@@ -24,6 +24,7 @@ from jsonschema.exceptions import ValidationError, best_match
 
 from swiftkit.data import lint
 from swiftkit.data.formats import QUERY_ALIASES, RESPONSE_ALIASES, SYSTEM_ALIASES
+from swiftkit.data.prepare import has_placeholders
 from swiftkit.data.readers import ReadError, read_records
 
 SCHEMA_FILES = {
@@ -331,8 +332,13 @@ def validate_file(path: Path, options: Options) -> FileReport:
     if problem:
         report.add(Problem(shown, 0, "-", problem))
         return report
-    template = options.template if options.template is not None else is_template_name(path)
-    linter = lint.Linter(options.lint or lint.LintSettings(), template=template)
+    # without a profile, placeholders are warnings (the file is most likely a template); with one that has an
+    # identity, a file with placeholders is a template it fills; told it is data (template=False), they are errors
+    settings = options.lint or lint.LintSettings(strict_placeholders=options.template is False)
+    template = options.template
+    if template is None:
+        template = is_template_name(path) or (settings.identity is not None and has_placeholders(path))
+    linter = lint.Linter(settings, template=template)
     fmt = options.fmt
     fmt_from = 0
     unknown: dict[str, list[int]] = {}  # field -> [first record, count]

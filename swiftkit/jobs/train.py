@@ -33,6 +33,7 @@ class TrainPlan:
     run: ResolvedRun
     command: Command
     warnings: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # other warnings (e.g. a smaller card than the profile's)
 
     @property
     def run_dir(self) -> Path:
@@ -69,10 +70,12 @@ def prepare_train(
     """Plan, check the user's data (before any model loads), make the embedded model and self-replay data that are
     missing, then plan and check again with them. Raises on data errors; returns the plan with its warnings."""
     from swiftkit.jobs.replay import ensure_replay
+    from swiftkit.sizing.gpus import check_gpu
 
     stage = on_stage or (lambda _text: None)
     plan = plan_train(lp, flavor, now, resume)
     refuse_on_errors(check_data(lp, plan.run))
+    gpu_warning = check_gpu(lp.profile, lp.name)  # a missing card is refused before any model loads
     if needs_conversion(lp.profile):
         stage("converting the embedded model into a Hugging Face folder (once; about a minute)")
     ensure_model(lp.profile)
@@ -86,6 +89,7 @@ def prepare_train(
     report = check_data(lp, plan.run)
     refuse_on_errors(report)
     plan.warnings = report.warnings
+    plan.notes = [gpu_warning] if gpu_warning else []
     return plan
 
 
@@ -101,6 +105,7 @@ def lint_settings(lp: LoadedProfile, role: str) -> LintSettings:
     return LintSettings(
         identity=p.identity,
         min_records=p.data.min_records,
+        allow_identity_mismatch=p.data.allow_identity_mismatch,
         languages=list(p.data.languages),
         max_length=p.train.max_length,
         tokenizer=tokenizer,
@@ -121,6 +126,12 @@ def check_data(lp: LoadedProfile, run: ResolvedRun) -> Report:
         options = Options(template=templated, lint=lint_settings(lp, entry.role))
         report.files.append(validate_file(Path(entry.source), options))
     return report
+
+
+def check_profile_data(lp: LoadedProfile) -> Report:
+    """`swiftkit validate` with no files: every local dataset of the profile, checked as training would check it."""
+    run = resolve_run(lp.profile, next_run_dir(lp.profile.output_dir))
+    return check_data(lp, run)
 
 
 def refuse_on_errors(report: Report, limit: int = 30) -> None:

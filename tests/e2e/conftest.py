@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from swiftkit import resources
+
 ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = ROOT / "datasets" / "identity.template.json"
+TEMPLATE = resources.path("identity/identity.template.json")
 RECORDS = len(json.loads(TEMPLATE.read_text(encoding="utf-8")))  # what the tiny profile trains on
 
 
@@ -25,13 +27,14 @@ def tiny_profile(folder: Path, model: Path, **train: object) -> Path:
         "max_length": 256,
         "save_steps": 4,
         "logging_steps": 1,
+        "learning_rate": 0.02,  # high enough that the random model says words after one epoch (not only "\n")
         **train,
     }
     lines = "\n".join(f"  {k}: {v}" for k, v in settings.items())
     text = (
         textwrap.dedent(
             f"""\
-        extends: {ROOT / "profiles" / "cpu-demo.yaml"}
+        extends: cpu-demo
         model:
           model: {model}
         train:

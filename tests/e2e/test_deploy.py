@@ -235,10 +235,11 @@ def test_served_answers_equal_swiftkit_infer_at_temperature_0(server, trained):
 
 
 def test_eval_endpoint_agrees_with_local_eval(server, trained):
-    shipped = ROOT / "datasets" / "prompts"
+    from swiftkit.data.prompts import shipped_prompts
+
     probes, general = trained.parent / "probes.jsonl", trained.parent / "general.jsonl"
     for name, dest in (("identity_probes.jsonl", probes), ("general.jsonl", general)):  # a slice keeps it quick
-        lines = (shipped / name).read_text(encoding="utf-8").splitlines()
+        lines = shipped_prompts(name).read_text(encoding="utf-8").splitlines()
         dest.write_text("\n".join(lines[:6] + lines[-6:]) + "\n", encoding="utf-8")
     files = ("--probes", str(probes), "--general", str(general))
     local = run_cli("eval", "--profile", str(trained), *files, "--json")

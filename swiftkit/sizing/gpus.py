@@ -1,0 +1,76 @@
+"""Is the profile's GPU there? Read from ``nvidia-smi`` (no torch import), before ms-swift starts.
+
+A GPU profile on a machine without that CUDA device would otherwise start ms-swift, load for half a minute and
+fail at the hub or on the first CUDA call.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from typing import Optional
+
+from swiftkit.config.schema import Profile
+from swiftkit.errors import SwiftkitError
+
+
+@dataclass(frozen=True)
+class Gpu:
+    index: int
+    name: str
+    memory_mib: int
+
+    @property
+    def memory_gb(self) -> float:
+        return self.memory_mib * 1024**2 / 1000**3
+
+
+def visible_gpus() -> Optional[list[Gpu]]:
+    """The machine's NVIDIA GPUs by physical index; None when nvidia-smi is missing or fails (no driver)."""
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return None
+    try:
+        out = subprocess.run(
+            [smi, "--query-gpu=index,name,memory.total", "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    gpus = []
+    for line in out.splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) == 3 and parts[0].isdigit() and parts[2].isdigit():
+            gpus.append(Gpu(int(parts[0]), parts[1], int(parts[2])))
+    return gpus
+
+
+def check_gpu(profile: Profile, profile_ref: str, gpus: Optional[list[Gpu]] = None) -> Optional[str]:
+    """Refuse a GPU profile whose card is missing; return a warning when the card is smaller than the profile says."""
+    if profile.gpu is None:
+        return None
+    found = visible_gpus() if gpus is None else gpus
+    wanted = profile.gpu.device
+    if not found:
+        raise SwiftkitError(
+            f"profile {profile_ref} runs on CUDA GPU {wanted}, but this machine shows no NVIDIA GPU "
+            "(nvidia-smi missing or failing). Use a CPU profile (e.g. --profile cpu-demo, or gpu: null in yours), "
+            "or run on a GPU machine."
+        )
+    card = next((g for g in found if g.index == wanted), None)
+    if card is None:
+        have = ", ".join(f"{g.index} ({g.name})" for g in found)
+        raise SwiftkitError(
+            f"profile {profile_ref} asks for GPU {wanted}, but this machine has GPU(s) {have}; "
+            f"set gpu.device (e.g. --set gpu.device={found[0].index})."
+        )
+    if card.memory_gb + 0.5 < profile.gpu.memory_gb:
+        return (
+            f"GPU {wanted} ({card.name}) has {card.memory_gb:.0f} GB but the profile is sized for "
+            f"{profile.gpu.memory_gb:g} GB: it may run out of memory ('swiftkit plan sft' shows the estimate)."
+        )
+    return None

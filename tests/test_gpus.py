@@ -1,0 +1,52 @@
+"""A GPU profile is refused before ms-swift starts when its card is missing (nvidia-smi stands in as a script)."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from conftest import run_cli
+
+from swiftkit.config import profiles
+from swiftkit.errors import SwiftkitError
+from swiftkit.sizing.gpus import Gpu, check_gpu, visible_gpus
+
+
+def fake_smi(folder: Path, output: str, code: int = 0) -> Path:
+    script = folder / "nvidia-smi"
+    script.write_text(f"#!/bin/sh\ncat <<'EOF'\n{output}\nEOF\nexit {code}\n")
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return folder
+
+
+def test_reads_nvidia_smi(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", f"{fake_smi(tmp_path, '0, NVIDIA GeForce RTX 4090 D, 24564')}:{os.environ['PATH']}")
+    assert visible_gpus() == [Gpu(0, "NVIDIA GeForce RTX 4090 D", 24564)]
+
+
+def test_no_gpu_machine_refuses_with_the_way_out(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no nvidia-smi at all
+    with pytest.raises(SwiftkitError, match="shows no NVIDIA GPU.*--profile cpu-demo"):
+        check_gpu(profiles.load("4090d").profile, "4090d")
+    assert check_gpu(profiles.load("cpu-demo").profile, "cpu-demo") is None  # CPU profiles never ask
+
+
+def test_wrong_index_and_small_card():
+    four = [Gpu(0, "RTX 4090", 24564)]
+    with pytest.raises(SwiftkitError, match="asks for GPU 3.*--set gpu.device=0"):
+        check_gpu(profiles.load("4090d", ["gpu.device=3"]).profile, "4090d", four)
+    assert check_gpu(profiles.load("4090d").profile, "4090d", four) is None
+    small = check_gpu(profiles.load("h100").profile, "h100", four)
+    assert small is not None and "sized for 80 GB" in small
+
+
+def test_train_on_a_cpu_machine_stops_before_ms_swift(tmp_path):
+    """Today's failure was 33 s later at the hub; now it is a clear refusal with nothing started."""
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "SWIFTKIT_PROFILES_DIR": ""}
+    out = tmp_path / "out"
+    result = run_cli("train", "-p", "4090d", "--set", f"output_dir={out}", env=env, timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert "shows no NVIDIA GPU" in result.stderr
+    assert not out.exists() or not any(out.iterdir())  # no run folder, no ms-swift
