@@ -3,7 +3,7 @@
 ``app`` holds the group and shared options; each other module registers the commands of one concern.
 """
 
-from swiftkit.cli import data, evaluate, infer, profiles, runs, train  # noqa: F401  (they register commands)
+from swiftkit.cli import data, evaluate, infer, logs, profiles, runs, status, train  # noqa: F401  (they register commands)
 from swiftkit.cli.app import cli, main
 
 __all__ = ["cli", "main"]
