@@ -28,7 +28,6 @@ def commands(path: Path) -> dict[str, render.Command]:
         "infer": render.render_infer(lp.profile, flavor, ck),
         "batch-infer": render.render_infer(lp.profile, flavor, ck, "prompts.jsonl", "results.jsonl"),
         "export": render.render_export(lp.profile, flavor, ck),
-        "export-again": render.render_export(lp.profile, flavor, ck, overwrite=True),
     }
 
 

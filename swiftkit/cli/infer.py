@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import click
 
@@ -19,7 +19,7 @@ from swiftkit.cli.app import (
 )
 
 if TYPE_CHECKING:
-    pass
+    from swiftkit.jobs.export import ExportDecision
 
 
 @cli.command(context_settings=CONTEXT)
@@ -45,6 +45,7 @@ def infer(
       swiftkit infer --profile cpu-demo --prompt "Who are you?" --prompt "你是谁？"
     """
     from swiftkit.jobs import infer as inference
+    from swiftkit.model.remote_code import refuse_shipped_code
     from swiftkit.swift import render, runner
 
     lp = load_profile(profile_name, overrides)
@@ -55,6 +56,7 @@ def infer(
         command = render.render_infer(lp.profile, flavor, str(ck))
         click.echo(command.display(), err=not dry_run)
         if not dry_run:
+            refuse_shipped_code(lp.profile, ck)
             sys.exit(runner.run(command))
         return
     if dry_run:
@@ -80,18 +82,27 @@ def export_(profile_name: str, overrides: tuple[str, ...], checkpoint: str, forc
     """
     from swiftkit.jobs import export as core
     from swiftkit.jobs.infer import checkpoint_for
-    from swiftkit.swift import runner
 
     lp = load_profile(profile_name, overrides)
     ck = checkpoint_for(lp, checkpoint)
-    decision = core.plan_export(lp, swift_flavor(), ck, force=force)
+    flavor = swift_flavor()
+    if dry_run:
+        decision = core.plan_export(lp, flavor, ck, force=force)
+        click.echo(decision.command.display() if decision.command else f"# up to date: {decision.merged_path}")
+        return
+
+    def waiting(holder: dict[str, Any]) -> None:
+        who = f" (pid {holder['pid']})" if isinstance(holder.get("pid"), int) else ""
+        click.echo(f"Another export of {ck} is running{who}; waiting for it (Ctrl-C to stop waiting).", err=True)
+
+    def starting(decision: ExportDecision) -> None:
+        if decision.command is not None:
+            click.echo(decision.command.display(), err=True)
+
+    decision, code = core.run_export(lp, flavor, ck, force=force, on_wait=waiting, on_start=starting)
     if decision.command is None:
         click.echo(f"Up to date ({decision.reason}): {decision.merged_path}")
         return
-    click.echo(decision.command.display(), err=not dry_run)
-    if dry_run:
-        return
-    code = runner.run(decision.command)
     if code != 0:
         sys.exit(code)
     click.echo(f"Merged model: {decision.merged_path}")

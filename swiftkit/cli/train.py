@@ -36,6 +36,7 @@ def plan(what: str, profile_name: str, overrides: tuple[str, ...], checkpoint: O
     """
     from swiftkit.jobs import infer as inference
     from swiftkit.jobs import train as training
+    from swiftkit.model.remote_code import model_code
     from swiftkit.swift import render
 
     lp = load_profile(profile_name, overrides)
@@ -48,7 +49,7 @@ def plan(what: str, profile_name: str, overrides: tuple[str, ...], checkpoint: O
         command = render.render_infer(lp.profile, flavor, str(inference.checkpoint_for(lp, checkpoint or "latest")))
     else:
         command = render.render_export(lp.profile, flavor, str(inference.checkpoint_for(lp, checkpoint or "latest")))
-    click.echo(f"# {render.remote_code_note(lp.profile, flavor)}", err=True)
+    click.echo(f"# {render.remote_code_note(lp.profile, model_code(lp.profile))}", err=True)
     if what == "sft":
         _vram_note(lp.profile)
     click.echo(command.display())

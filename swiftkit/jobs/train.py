@@ -22,6 +22,7 @@ from swiftkit.data.resolve import ResolvedRun, resolve_run
 from swiftkit.errors import SwiftkitError
 from swiftkit.layout import TRAIN_LOG, next_run_dir
 from swiftkit.model.locate import ensure_model, model_path, needs_conversion
+from swiftkit.model.remote_code import refuse_shipped_code
 from swiftkit.runs import checkpoints
 from swiftkit.swift.render import Command, render_sft
 from swiftkit.swift.version import SwiftFlavor
@@ -75,6 +76,7 @@ def prepare_train(
     from swiftkit.jobs.replay import ensure_replay
 
     stage = on_stage or (lambda _text: None)
+    refuse_shipped_code(lp.profile)
     plan = plan_train(lp, flavor, now, resume)
     refuse_on_errors(check_data(lp, plan.run))
     if needs_conversion(lp.profile):

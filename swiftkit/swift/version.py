@@ -22,7 +22,6 @@ class SwiftFlavor:
     major: int
     tuner_flag: str  # --train_type (3.x) / --tuner_type (4.x)
     infer_backend: str  # "pt" (3.x) / "transformers" (4.x)
-    plugin_flag: str | None = None  # --external_plugins (4.x): how swiftkit turns off remote code
 
 
 def parse_version(text: str) -> tuple[int, int]:
@@ -42,13 +41,7 @@ def flavor_for(version: str) -> SwiftFlavor:
         )
     if major == 3:
         return SwiftFlavor(version=version, major=3, tuner_flag="--train_type", infer_backend="pt")
-    return SwiftFlavor(
-        version=version,
-        major=4,
-        tuner_flag="--tuner_type",
-        infer_backend="transformers",
-        plugin_flag="--external_plugins",
-    )
+    return SwiftFlavor(version=version, major=4, tuner_flag="--tuner_type", infer_backend="transformers")
 
 
 def installed_version() -> str:
