@@ -121,7 +121,7 @@ def finish(
     run_dir: Path, manifest: dict[str, Any], exit_code: Optional[int], status: str, **extra: Any
 ) -> dict[str, Any]:
     """Close the manifest: end time, exit code, status (ok | failed | interrupted) and what else is known."""
-    return update(run_dir, manifest, ended=now_iso(), exit_code=exit_code, status=status, **extra)
+    return update(run_dir, manifest, **{"ended": now_iso(), "exit_code": exit_code, "status": status, **extra})
 
 
 def read(run_dir: Path) -> Optional[dict[str, Any]]:

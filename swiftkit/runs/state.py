@@ -10,13 +10,14 @@ checkpoint only when training finished (``ok``); without it the run ``failed``. 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Optional
 
-from swiftkit.layout import LOCK_NAME
+from swiftkit.layout import LOCK_NAME, LOGGING_JSONL, TRAIN_LOG
 from swiftkit.runs import checkpoints, manifest
 from swiftkit.runs.lock import alive, is_locked
-from swiftkit.runs.progress import RunSummary, read_events, summarise
+from swiftkit.runs.progress import RunSummary, read_events, summarise, tail
 
 RUNNING = "running"
 
@@ -76,7 +77,8 @@ def reconcile(run_dir: Path, write: bool = True) -> RunState:
     if pid is not None:
         state.pid = pid if pid > 0 else None
         return state
-    state.status, state.note = verdict(summary, done)
+    state.status, state.note = verdict(summary, done, tail(run_dir / TRAIN_LOG, 30))
+    state.ended = _mtime_iso(run_dir / LOGGING_JSONL) or _mtime_iso(run_dir / TRAIN_LOG) or state.started
     if write:
         try:
             manifest.finish(
@@ -84,6 +86,7 @@ def reconcile(run_dir: Path, write: bool = True) -> RunState:
                 record,
                 None,
                 state.status,
+                ended=state.ended,
                 reconciled=state.note,
                 last_checkpoint=summary.checkpoint,
                 final_loss=summary.final_loss,
@@ -94,13 +97,22 @@ def reconcile(run_dir: Path, write: bool = True) -> RunState:
     return state
 
 
-def verdict(summary: RunSummary, done: bool) -> tuple[str, str]:
+def verdict(summary: RunSummary, done: bool, log_tail: str = "") -> tuple[str, str]:
     """(status, note) of a run whose processes are all gone, from what it logged; ``done``: ms-swift wrote its
     final line (the last/best checkpoint), which it does only when training ended normally."""
     if done:
         return "ok", "finished after its swiftkit process was gone (from logging.jsonl)"
     where = f" at step {summary.steps}/{summary.max_steps}" if summary.steps else " before its first step"
+    if "KeyboardInterrupt" in log_tail:  # stopped with kill -INT (what Ctrl-C sends)
+        return "interrupted", f"stopped{where} (KeyboardInterrupt in its log)"
     return "failed", f"its processes ended{where} without ms-swift's final log line"
+
+
+def _mtime_iso(path: Path) -> Optional[str]:
+    try:
+        return datetime.fromtimestamp(path.stat().st_mtime, UTC).astimezone().isoformat(timespec="seconds")
+    except OSError:
+        return None
 
 
 def states(output_dir: str | Path, write: bool = True) -> list[RunState]:

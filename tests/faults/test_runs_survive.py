@@ -175,3 +175,29 @@ def test_run_folder_that_cannot_be_written_is_one_error(tmp_path: Path, monkeypa
     assert str(info.value).startswith(f"could not write the run folder {plan.run_dir}: No space left on device.")
     assert not plan.run_dir.exists()  # nothing half-made that looks like a run
     RunLock(tmp_path / "out").acquire().release()  # and the lock is free
+
+
+@pytest.mark.parametrize(
+    ("log", "train_log", "expected"),
+    [
+        (
+            ['{"loss": 1, "global_step/max_steps": "4/4"}', '{"train_runtime": 1}', '{"last_model_checkpoint": "x"}'],
+            "",
+            "ok",
+        ),
+        (['{"loss": 1, "global_step/max_steps": "2/4"}'], "Traceback ...\nKeyboardInterrupt\n", "interrupted"),
+        (['{"loss": 1, "global_step/max_steps": "2/4"}'], "Killed\n", "failed"),
+        ([], "", "failed"),
+    ],
+    ids=["finished", "kill -INT", "killed", "never started"],
+)
+def test_a_dead_run_is_judged_by_its_log(tmp_path: Path, log: list[str], train_log: str, expected: str):
+    run = tmp_path / "out" / "v0-20260101-000000"
+    run.mkdir(parents=True)
+    (run / "logging.jsonl").write_text("".join(line + "\n" for line in log))
+    (run / "swiftkit-train.log").write_text(train_log)
+    manifest.write(run, {"status": "running", "pid": 2**22 + 7, "swift_pid": 2**22 + 9, "started": "then"})
+    found = state.reconcile(run)
+    assert found.status == expected
+    record = manifest.read(run)
+    assert record["status"] == expected and record["reconciled"] == found.note and record["ended"] is not None
