@@ -19,13 +19,10 @@ from typing import Any, Optional
 
 from swiftkit.errors import SwiftkitError
 from swiftkit.layout import CHECKPOINT_RE, LOGGING_JSONL, RUN_RE, is_merged, merged_path
-from swiftkit.runs import integrity
+from swiftkit.runs.integrity import ADAPTER_WEIGHTS, check_checkpoint, check_resume, merged_complete, merged_problem
 from swiftkit.runs.progress import RunSummary, json_objects, step_of
 
-ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
-RESUME_STATE = ("optimizer.pt", "scheduler.pt", "rng_state.pth", "training_args.bin")  # torch zip files
-MERGED_JSON = ("config.json", "generation_config.json", "tokenizer_config.json")
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
+__all__ = ["ADAPTER_WEIGHTS", "check_checkpoint", "check_resume", "merged_complete", "merged_problem"]
 
 
 @dataclass
@@ -70,67 +67,6 @@ class Run:
             if "last_model_checkpoint" in entry or "best_model_checkpoint" in entry:
                 return entry
         return {}
-
-
-def merged_complete(path: Path) -> bool:
-    """A merged model folder that infer can load: see :func:`merged_problem`."""
-    return path.is_dir() and not merged_problem(path)
-
-
-def merged_problem(path: Path) -> str:
-    """Empty string when a merged model folder is whole (config, every weight file, tokenizer, generation config),
-    else what is missing or cut. A folder missing any of them is treated as absent: export makes it again."""
-    for name in MERGED_JSON:
-        problem = integrity.json_problem(path / name)
-        if problem:
-            return problem
-    if not any((path / name).is_file() for name in TOKENIZER_FILES):
-        return f"no tokenizer ({' / '.join(TOKENIZER_FILES)})"
-    if (path / "tokenizer.json").is_file():
-        problem = integrity.json_end_problem(path / "tokenizer.json")
-        if problem:
-            return problem
-    if (path / "model.safetensors.index.json").exists():
-        return integrity.sharded_problem(path, "model.safetensors.index.json")
-    if (path / "model.safetensors").exists():
-        return integrity.safetensors_problem(path / "model.safetensors")
-    if (path / "pytorch_model.bin").exists():
-        return integrity.zip_problem(path / "pytorch_model.bin")
-    return "no model weights (model.safetensors)"
-
-
-def check_checkpoint(path: Path) -> str:
-    """Empty string when infer/export can load the adapter, else the reason it is incomplete."""
-    problem = integrity.json_problem(path / "adapter_config.json")
-    if problem:
-        return problem
-    if (path / ADAPTER_WEIGHTS[0]).exists():
-        problem = integrity.safetensors_problem(path / ADAPTER_WEIGHTS[0])
-    elif (path / ADAPTER_WEIGHTS[1]).exists():
-        problem = integrity.zip_problem(path / ADAPTER_WEIGHTS[1])
-    else:
-        return "the adapter weights are missing"
-    if problem:
-        return problem
-    if (path / "args.json").exists():
-        problem = integrity.json_problem(path / "args.json")
-    return f"{problem} (ms-swift reads it to load the adapter)" if problem else ""
-
-
-def check_resume(path: Path, step: int) -> str:
-    """Empty string when --resume can continue from the checkpoint, else why not (beyond check_checkpoint)."""
-    state = integrity.read_json(path / "trainer_state.json")
-    if state is None:
-        return integrity.json_problem(path / "trainer_state.json") or "trainer_state.json is damaged"
-    if not isinstance(state, dict) or state.get("global_step") != step:
-        found = state.get("global_step") if isinstance(state, dict) else None
-        return f"trainer_state.json says step {found}, the folder says {step}"
-    for name in RESUME_STATE:
-        if (path / name).exists():
-            problem = integrity.zip_problem(path / name)
-            if problem:
-                return problem
-    return ""
 
 
 def read_log(run_dir: Path) -> list[dict[str, Any]]:

@@ -1,7 +1,12 @@
-"""Is a file that ms-swift wrote whole? Checks that read headers only, so they cost milliseconds even for a 15 GB
-model: JSON files parse, a safetensors file's header parses and the file holds every byte its tensors claim, a
-torch zip file (optimizer.pt, adapter_model.bin) has its central directory. Each returns "" when the file is whole,
-else the reason, in words that follow the file's name.
+"""Is what ms-swift wrote whole? Checks that read headers only, so they cost milliseconds even for a 15 GB model:
+JSON files parse, a safetensors file's header parses and the file holds every byte its tensors claim, a torch zip
+file (optimizer.pt, adapter_model.bin) has its central directory. Each returns "" when the thing is whole, else the
+reason, in words that follow the file's name.
+
+A checkpoint is complete when infer/export can load it (adapter config, weights, args.json, which ms-swift reads
+to load the adapter); ``--resume`` also needs trainer_state.json naming the folder's step and whole
+optimizer/scheduler/RNG state files where present. A merged model needs its config, generation config, tokenizer
+and every weight file.
 """
 
 from __future__ import annotations
@@ -13,6 +18,10 @@ from pathlib import Path
 from typing import Any
 
 MAX_HEADER_BYTES = 100 << 20  # the safetensors format's own limit
+ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
+RESUME_STATE = ("optimizer.pt", "scheduler.pt", "rng_state.pth", "training_args.bin")  # torch zip files
+MERGED_JSON = ("config.json", "generation_config.json", "tokenizer_config.json")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
 SAFETENSORS_DTYPE_BYTES = {
     "BOOL": 1,
     "U8": 1,
@@ -147,4 +156,66 @@ def zip_problem(path: Path) -> str:
         return f"{path.name} cannot be read ({exc.strerror})"
     except zipfile.BadZipFile:
         return f"{path.name} is cut short or damaged"
+    return ""
+
+
+# ------------------------------------------------------------------ checkpoints and merged models
+def merged_complete(path: Path) -> bool:
+    """A merged model folder that infer can load: see :func:`merged_problem`."""
+    return path.is_dir() and not merged_problem(path)
+
+
+def merged_problem(path: Path) -> str:
+    """Empty string when a merged model folder is whole (config, every weight file, tokenizer, generation config),
+    else what is missing or cut. A folder missing any of them is treated as absent: export makes it again."""
+    for name in MERGED_JSON:
+        problem = json_problem(path / name)
+        if problem:
+            return problem
+    if not any((path / name).is_file() for name in TOKENIZER_FILES):
+        return f"no tokenizer ({' / '.join(TOKENIZER_FILES)})"
+    if (path / "tokenizer.json").is_file():
+        problem = json_end_problem(path / "tokenizer.json")
+        if problem:
+            return problem
+    if (path / "model.safetensors.index.json").exists():
+        return sharded_problem(path, "model.safetensors.index.json")
+    if (path / "model.safetensors").exists():
+        return safetensors_problem(path / "model.safetensors")
+    if (path / "pytorch_model.bin").exists():
+        return zip_problem(path / "pytorch_model.bin")
+    return "no model weights (model.safetensors)"
+
+
+def check_checkpoint(path: Path) -> str:
+    """Empty string when infer/export can load the adapter, else the reason it is incomplete."""
+    problem = json_problem(path / "adapter_config.json")
+    if problem:
+        return problem
+    if (path / ADAPTER_WEIGHTS[0]).exists():
+        problem = safetensors_problem(path / ADAPTER_WEIGHTS[0])
+    elif (path / ADAPTER_WEIGHTS[1]).exists():
+        problem = zip_problem(path / ADAPTER_WEIGHTS[1])
+    else:
+        return "the adapter weights are missing"
+    if problem:
+        return problem
+    if (path / "args.json").exists():
+        problem = json_problem(path / "args.json")
+    return f"{problem} (ms-swift reads it to load the adapter)" if problem else ""
+
+
+def check_resume(path: Path, step: int) -> str:
+    """Empty string when --resume can continue from the checkpoint, else why not (beyond check_checkpoint)."""
+    state = read_json(path / "trainer_state.json")
+    if state is None:
+        return json_problem(path / "trainer_state.json") or "trainer_state.json is damaged"
+    if not isinstance(state, dict) or state.get("global_step") != step:
+        found = state.get("global_step") if isinstance(state, dict) else None
+        return f"trainer_state.json says step {found}, the folder says {step}"
+    for name in RESUME_STATE:
+        if (path / name).exists():
+            problem = zip_problem(path / name)
+            if problem:
+                return problem
     return ""
