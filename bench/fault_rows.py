@@ -6,7 +6,8 @@ and the tiny random model. Run it for the tree before and after a change and com
     python bench/fault_rows.py --tree .            --work /tmp/rows-after
 
 Rows: 1 remote code, 2 terminal loss (SIGKILL, SIGHUP), 3 broken checkpoints, 4 full disk (needs root for a
-tmpfs), 5 merges, 6 inputs. ``--rows 1,6`` picks some. Minutes of CPU; nothing outside ``--work`` is written.
+tmpfs), 5 merges, 6 bad paths and a 50 MB record, 7 whitespace-only fields. ``--rows 1,6`` picks some. Minutes of
+CPU; nothing outside ``--work`` is written.
 """
 
 from __future__ import annotations
@@ -435,22 +436,25 @@ def row6(b: Bench) -> dict[str, Any]:
         "extra_rss_mib": round((int(m1) - int(m0)) / 1024),
         "error": first(big.stdout, str(huge) + ":1")[len(str(huge)) :][:160],
     }
-    ws = folder / "ws.jsonl"
-    ws.write_text(
-        "\n".join(
-            json.dumps(r)
-            for r in (
-                {"instruction": "  ", "input": "", "output": "I am X."},
-                {"instruction": "Who?", "input": "", "output": " \n"},
-                {"messages": [{"role": "user", "content": " "}, {"role": "assistant", "content": "I am X."}]},
-            )
-        )
-        + "\n"
-    )
-    r = b.cli("validate", str(ws))
-    res["whitespace-only question/answer records flagged"] = [
-        ln.split(":", 1)[1][:90] for ln in r["out"].splitlines() if ln.startswith(str(ws))
-    ]
+    return res
+
+
+def row7(b: Bench) -> dict[str, Any]:
+    """Row 6, continued: whitespace-only questions and answers, one file per format."""
+    folder = b.work / "row7"
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {
+        "alpaca": [{"instruction": "  ", "input": "", "output": "I am X."}, {"instruction": "Who?", "output": " \n"}],
+        "messages": [{"messages": [{"role": "user", "content": " "}, {"role": "assistant", "content": "I am X."}]}],
+        "query-response": [{"query": "\t", "response": "I am X."}],
+    }
+    res: dict[str, Any] = {}
+    for name, records in files.items():
+        path = folder / f"{name}.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in records))
+        r = b.cli("validate", str(path))
+        flagged = [ln.split(":", 1)[1][:70] for ln in r["out"].splitlines() if ln.startswith(str(path))]
+        res[name] = {"records": len(records), "flagged": flagged}
     return res
 
 
@@ -458,7 +462,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tree", type=Path, default=HERE)
     parser.add_argument("--work", type=Path, required=True)
-    parser.add_argument("--rows", default="1,2,3,4,5,6")
+    parser.add_argument("--rows", default="1,2,3,4,5,6,7")
     args = parser.parse_args()
     b = Bench(args.tree, args.work)
     b.work.mkdir(parents=True, exist_ok=True)
