@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import pty
+import re
 import select
 import shutil
 import signal
@@ -231,6 +232,13 @@ def row2(b: Bench) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ row 3: broken checkpoints
+def resume_from(b: Bench, profile: Path) -> str:
+    """The checkpoint `train --resume` would continue from (its dry run), or its error."""
+    r = b.cli("train", "--profile", str(profile), "--resume", "--dry-run")
+    found = re.search(r"--resume_from_checkpoint (\S+)", r["out"])
+    return found.group(1).rsplit("/", 1)[-1] if found else first(r["err"], "Error:")
+
+
 def row3(b: Bench) -> dict[str, Any]:
     p = b.profile("row3", save_total_limit=5)
     r = b.cli("train", "--profile", str(p))
@@ -243,8 +251,7 @@ def row3(b: Bench) -> dict[str, Any]:
     res: dict[str, Any] = {"truncated_weights": {}}
     t = res["truncated_weights"]
     t["latest"] = b.cli("checkpoints", "latest", "--profile", str(p))["out"].strip().rsplit("/", 1)[-1]
-    resume = b.cli("train", "--profile", str(p), "--resume", "--dry-run")
-    t["resume_from"] = first(resume["out"]).split("--resume_from_checkpoint ")[-1].split(" ")[0].rsplit("/", 1)[-1]
+    t["resume_from"] = resume_from(b, p)
     for cmd in (["infer", "--prompt", "hi"], ["export"]):
         x = b.cli(*cmd, "--profile", str(p))
         t[cmd[0]] = {
@@ -266,10 +273,7 @@ def row3(b: Bench) -> dict[str, Any]:
     (newest / "args.json").write_text(args[: len(args) // 2])
     res["no_trainer_state_cut_args"] = {
         "latest": b.cli("checkpoints", "latest", "--profile", str(p))["out"].strip().rsplit("/", 1)[-1],
-        "resume_from": first(b.cli("train", "--profile", str(p), "--resume", "--dry-run")["out"])
-        .split("--resume_from_checkpoint ")[-1]
-        .split(" ")[0]
-        .rsplit("/", 1)[-1],
+        "resume_from": resume_from(b, p),
     }
     return res
 
