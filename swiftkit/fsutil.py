@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from swiftkit.errors import SwiftkitError
 
@@ -77,3 +79,48 @@ def shown_path(path: str) -> str:
     else:
         text = path
     return text if not text.startswith("-") else os.path.join(".", text)
+
+
+def file_problem(path: str | os.PathLike[str]) -> str:
+    """Empty when ``path`` is a regular file swiftkit can read; else what it is instead, in words that follow
+    the path ("… is a named pipe (FIFO), not a regular file"). Never opens the file, so a FIFO or a device
+    cannot block or flood the caller."""
+    target = Path(path)
+    try:
+        info = target.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "is a symbolic link loop (it points back to itself); point it at a real file"
+        if target.is_symlink():
+            return f"is a broken symbolic link (to {os.readlink(target)}); point it at an existing file"
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return "does not exist; check the path"
+        return f"cannot be read ({exc.strerror}); check its permissions"
+    mode = info.st_mode
+    if stat.S_ISDIR(mode):
+        return "is a folder, not a file"
+    if stat.S_ISFIFO(mode):
+        return "is a named pipe (FIFO), not a regular file; save the data to a file first"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "is a device, not a regular file; give a file"
+    if stat.S_ISSOCK(mode):
+        return "is a socket, not a regular file; give a file"
+    if not stat.S_ISREG(mode):
+        return "is not a regular file; give a file"
+    if not os.access(target, os.R_OK):
+        return "cannot be read (permission denied); check its permissions"
+    return ""
+
+
+def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
+    """Open a regular file for reading; anything else (a FIFO or device swapped in after a check, which would
+    block or never end) raises :class:`SwiftkitError` naming what it is. Opening never blocks."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        raise SwiftkitError(f"{path} {file_problem(path) or 'cannot be opened'}.") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise SwiftkitError(f"{path} {file_problem(path) or 'is not a regular file'}.")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")

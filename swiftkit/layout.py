@@ -32,6 +32,17 @@ def merged_path(checkpoint: Path) -> Path:
     return checkpoint.with_name(checkpoint.name + MERGED_SUFFIX)
 
 
+def partial_merged_path(checkpoint: Path) -> Path:
+    """Where export writes a merge until it is complete: a hidden sibling, renamed to ``merged_path`` at the end
+    (never taken for a checkpoint or a merged model)."""
+    return checkpoint.with_name(f".{checkpoint.name}{MERGED_SUFFIX}.partial")
+
+
+def export_lock_path(checkpoint: Path) -> Path:
+    """The lock that lets one export of ``checkpoint`` run at a time."""
+    return checkpoint.with_name(f".{checkpoint.name}{MERGED_SUFFIX}.lock")
+
+
 def is_merged(path: str | Path) -> bool:
     return str(path).rstrip("/").endswith(MERGED_SUFFIX)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from conftest import run_cli
+from helpers import safetensors_bytes, write_merged
 
 from swiftkit.errors import SwiftkitError
 from swiftkit.runs import checkpoints
@@ -18,7 +19,7 @@ def ck(
     run: str,
     step: int,
     *,
-    weights: bytes = b"w",
+    weights: bytes | None = safetensors_bytes(),
     config: bool = True,
     state_step: int | None = -1,
     merged: bool = False,
@@ -32,10 +33,7 @@ def ck(
     if state_step is not None:
         (path / "trainer_state.json").write_text(json.dumps({"global_step": step if state_step == -1 else state_step}))
     if merged:
-        m = out / run / f"checkpoint-{step}-merged"
-        m.mkdir()
-        (m / "config.json").write_text("{}")
-        (m / "model.safetensors").write_bytes(b"m")
+        write_merged(out / run / f"checkpoint-{step}-merged")
     return path
 
 
@@ -92,9 +90,27 @@ def tree_missing_config(out):
     return f"{V0}/checkpoint-10"
 
 
-def tree_state_disagrees(out):
+def tree_truncated_weights(out):
     ck(out, V0, 10)
-    ck(out, V0, 20, state_step=15)
+    ck(out, V0, 20, weights=safetensors_bytes()[:-8])  # a disk that filled up while saving
+    return f"{V0}/checkpoint-10"
+
+
+def tree_cut_header(out):
+    ck(out, V0, 10)
+    ck(out, V0, 20, weights=safetensors_bytes()[:40])
+    return f"{V0}/checkpoint-10"
+
+
+def tree_cut_args_json(out):
+    ck(out, V0, 10)
+    (ck(out, V0, 20) / "args.json").write_text('{"model": "x", "tuner_ty')  # ms-swift reads it to load
+    return f"{V0}/checkpoint-10"
+
+
+def tree_cut_adapter_config(out):
+    ck(out, V0, 10)
+    (ck(out, V0, 20) / "adapter_config.json").write_text('{"r": ')
     return f"{V0}/checkpoint-10"
 
 
@@ -113,7 +129,7 @@ def tree_resumed_run_failed(out):
 
 def tree_combination(out):
     ck(out, V9, 40, merged=True)
-    ck(out, V10, 50, state_step=12, merged=True)
+    ck(out, V10, 50, weights=safetensors_bytes()[:100], state_step=12, merged=True)
     os.symlink("checkpoint-50", out / V10 / "last-checkpoint")
     (out / "v11-20261101-130000").mkdir()
     return f"{V9}/checkpoint-40"
@@ -133,7 +149,10 @@ TREES = [
     tree_missing_weights,
     tree_empty_weights,
     tree_missing_config,
-    tree_state_disagrees,
+    tree_truncated_weights,
+    tree_cut_header,
+    tree_cut_args_json,
+    tree_cut_adapter_config,
     tree_resumed_into_new_run,
     tree_resumed_run_failed,
     tree_combination,
@@ -145,6 +164,75 @@ TREES = [
 def test_latest(tmp_path, build):
     expected = build(tmp_path)
     assert checkpoints.resolve(tmp_path, "latest") == tmp_path / expected
+    assert checkpoints.resolve(tmp_path, "latest", for_resume=True) == tmp_path / expected
+
+
+RESUME_TREES = {
+    "no trainer state": (lambda p: (p / "trainer_state.json").unlink(), "trainer_state.json is missing"),
+    "cut trainer state": (lambda p: (p / "trainer_state.json").write_text('{"global_'), "not valid JSON"),
+    "state of another step": (
+        lambda p: (p / "trainer_state.json").write_text('{"global_step": 15}'),
+        "trainer_state.json says step 15, the folder says 20",
+    ),
+    "cut optimizer": (lambda p: (p / "optimizer.pt").write_bytes(b"PK\x03\x04cut"), "optimizer.pt is cut short"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RESUME_TREES))
+def test_resume_needs_trainer_state_that_matches(tmp_path, name):
+    """The adapter still serves infer/export; --resume takes the newest checkpoint it can continue from."""
+    damage, reason = RESUME_TREES[name]
+    ck(tmp_path, V0, 10)
+    damage(ck(tmp_path, V0, 20))
+    assert checkpoints.resolve(tmp_path, "latest") == tmp_path / V0 / "checkpoint-20"
+    assert checkpoints.resolve(tmp_path, "latest", for_resume=True) == tmp_path / V0 / "checkpoint-10"
+    row = [r for r in checkpoints.table(checkpoints.scan(tmp_path)) if r["step"] == 20][0]
+    assert row["complete"] and reason in row["note"] and row["note"].startswith("cannot resume: ")
+
+
+def test_nothing_resumable_says_why(tmp_path):
+    (ck(tmp_path, V0, 20) / "trainer_state.json").unlink()
+    with pytest.raises(SwiftkitError) as info:
+        checkpoints.resolve(tmp_path, "latest", for_resume=True)
+    assert str(info.value).startswith(
+        f"no checkpoint in {tmp_path} can be resumed: checkpoint-20 of {V0}: trainer_state.json is missing."
+    )
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (lambda p: (p / "adapter_model.safetensors").write_bytes(safetensors_bytes()[:-1]), "is cut short"),
+        (lambda p: (p / "adapter_config.json").unlink(), "adapter_config.json is missing"),
+    ],
+)
+def test_a_given_incomplete_checkpoint_is_refused(tmp_path, damage, reason):
+    path = ck(tmp_path, V0, 20)
+    damage(path)
+    with pytest.raises(SwiftkitError, match=f"checkpoint {path} is incomplete: .*{reason}"):
+        checkpoints.resolve(tmp_path, str(path))
+
+
+def test_summary_names_only_complete_checkpoints(tmp_path):
+    """ms-swift logs last_model_checkpoint even when the disk filled while writing it."""
+    from swiftkit.runs.progress import read_events, summarise
+
+    ck(tmp_path, V0, 10)
+    (tmp_path / V0 / "checkpoint-20").mkdir()
+    (tmp_path / V0 / "checkpoint-20" / "README.md").write_text("x")
+    log(
+        tmp_path,
+        V0,
+        [
+            {
+                "last_model_checkpoint": str(tmp_path / V0 / "checkpoint-20"),
+                "best_model_checkpoint": str(tmp_path / V0 / "checkpoint-20"),
+            }
+        ],
+    )
+    run = tmp_path / V0
+    summary = checkpoints.settle(summarise(run, read_events(run), "failed", 1))
+    assert (summary.checkpoint, summary.best_checkpoint) == (str(run / "checkpoint-10"), None)
 
 
 def test_best_comes_from_evaluation(tmp_path):
@@ -230,7 +318,7 @@ def test_cli_table_and_json(tmp_path):
     rows = json.loads(run_cli("checkpoints", "--output-dir", str(tmp_path), "--json").stdout)
     by_step = {r["step"]: r for r in rows}
     assert by_step[40]["latest"] and by_step[40]["merged"] and by_step[40]["complete"]
-    assert not by_step[50]["complete"] and "trainer_state.json says step 12" in by_step[50]["note"]
+    assert not by_step[50]["complete"] and "adapter_model.safetensors is cut short" in by_step[50]["note"]
     assert run_cli("checkpoints", "latest", "--output-dir", str(tmp_path)).stdout.strip() == str(
         tmp_path / V9 / "checkpoint-40"
     )

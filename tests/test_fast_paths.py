@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from helpers import safetensors_bytes
 
 HEAVY = ("torch", "transformers", "swift", "modelscope", "datasets", "peft")
 PROBE = """
@@ -52,7 +53,7 @@ def test_deploy_dry_run_is_light(tmp_path):
     ck = tmp_path / "out" / "v0-20260101-000000" / "checkpoint-5"
     ck.mkdir(parents=True)
     (ck / "adapter_config.json").write_text("{}")
-    (ck / "adapter_model.safetensors").write_bytes(b"w")
+    (ck / "adapter_model.safetensors").write_bytes(safetensors_bytes())  # complete: the lookup checks it
     args = ["deploy", "-p", "cpu-demo", "--set", f"output_dir={tmp_path / 'out'}", "--dry-run"]
     code = PROBE % json.dumps(list(HEAVY))
     result = subprocess.run([sys.executable, "-c", code, json.dumps(args)], capture_output=True, text=True)

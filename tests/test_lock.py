@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -34,7 +35,10 @@ def hold(out: Path) -> subprocess.Popen:
 def test_second_holder_is_refused_with_who_holds_it(tmp_path):
     holder = hold(tmp_path)
     try:
-        with pytest.raises(SwiftkitError, match=rf"another swiftkit train is using {tmp_path} \(pid {holder.pid},"):
+        with pytest.raises(
+            SwiftkitError,
+            match=rf"another swiftkit train is using {tmp_path}: run held-by-test \(swiftkit pid {holder.pid},",
+        ):
             RunLock(tmp_path).acquire()
     finally:
         holder.kill()
@@ -66,9 +70,51 @@ def test_train_is_refused_while_another_run_holds_the_output_dir(tmp_path):
         started = time.monotonic()
         result = run_cli("train", "--profile", str(profile))
         assert result.returncode == 1, result.stderr
-        assert f"Error: another swiftkit train is using {out} (pid {holder.pid}" in result.stderr
+        assert (
+            f"Error: another swiftkit train is using {out}: run held-by-test (swiftkit pid {holder.pid}"
+            in result.stderr
+        )
         assert time.monotonic() - started < 30
         assert not any(p.name.startswith("v") for p in out.iterdir())  # no run folder was made
     finally:
         holder.kill()
         holder.wait()
+
+
+HANDS_OVER = """
+import subprocess, sys
+from swiftkit.runs.lock import RunLock, start_time
+lock = RunLock(sys.argv[1]).acquire(run_dir="handed-over")
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], pass_fds=(lock.fd,),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+lock.note(swift_pid=child.pid, swift_start=start_time(child.pid))
+print(child.pid, flush=True)
+"""
+
+
+def test_refusal_names_only_live_processes_and_a_dead_owner_never_blocks(tmp_path):
+    """swiftkit is gone (as after SIGKILL or --detach) while the ms-swift process it started holds the lock."""
+    owner = subprocess.run(
+        [sys.executable, "-c", HANDS_OVER, str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
+    child = int(owner.stdout.strip())
+    try:
+        with pytest.raises(SwiftkitError) as info:
+            RunLock(tmp_path).acquire()
+        message = str(info.value)
+        assert f"run handed-over (ms-swift pid {child}," in message and "its swiftkit is gone" in message
+        assert f"kill -INT -- -{child}" in message and "swiftkit logs -f" in message
+        info_pid = json.loads((tmp_path / LOCK_NAME).read_text())["pid"]
+        assert str(info_pid) not in message.replace(str(child), "")  # the dead swiftkit is not named
+    finally:
+        os.killpg(child, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            RunLock(tmp_path).acquire().release()
+            break
+        except SwiftkitError:
+            time.sleep(0.1)  # the child is being reaped
+    else:
+        pytest.fail("the lock of dead processes was not released")

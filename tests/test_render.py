@@ -84,7 +84,7 @@ def _flags(argv: list[str]) -> dict[str, list[str]]:
 def test_4090d_reproduces_every_setting_of_the_article():
     lp = profiles.load("4090d")
     cmd = sft_command(lp.profile, V4)
-    assert cmd.env == {"CUDA_VISIBLE_DEVICES": "0"}
+    assert cmd.env["CUDA_VISIBLE_DEVICES"] == "0"
     ours = _flags(cmd.argv)
     article = _flags(shlex.split(" ".join(ARTICLE_4X.split()))[1:])
     # identity and output folder are ours by design; every training setting must match exactly (as numbers)
@@ -138,7 +138,7 @@ def test_values_starting_with_a_dash_stay_values():
 def test_cpu_profile_hides_gpus_and_skips_hub_check():
     lp = profiles.load("cpu-demo")
     cmd = sft_command(lp.profile, V4)
-    assert cmd.env == {"CUDA_VISIBLE_DEVICES": ""}
+    assert cmd.env["CUDA_VISIBLE_DEVICES"] == ""
     assert cmd.argv[cmd.argv.index("--check_model") + 1] == "false"
     assert cmd.argv[cmd.argv.index("--model") + 1] == "/cache/swiftkit/models/SmolLM2-135M-Instruct"
 
@@ -157,16 +157,32 @@ def test_display_is_one_pasteable_line():
     assert shlex.split(line) == ["CUDA_VISIBLE_DEVICES=0", "swift", "sft", "--system", "it's $HOME; rm -rf /"]
 
 
-@pytest.mark.parametrize(("trust", "expected"), [(False, True), (True, False)])
-def test_remote_code_is_off_unless_the_profile_opts_in(trust, expected):
+@pytest.mark.parametrize("trust", [False, True])
+def test_remote_code_guard_is_on_unless_the_profile_opts_in(trust):
+    """Every ms-swift child gets the guard first on its PYTHONPATH, switched on, unless the profile trusts code."""
     lp = profiles.load("4090d", [f"model.trust_remote_code={str(trust).lower()}"])
-    for argv in (
-        sft_command(lp.profile, V4).argv,
-        render.render_infer(lp.profile, V4, "ck").argv,
-        render.render_export(lp.profile, V4, "ck").argv,
+    for command in (
+        sft_command(lp.profile, V4),
+        render.render_infer(lp.profile, V4, "ck"),
+        render.render_infer(lp.profile, V4, "ck-merged", "p.jsonl", "r.jsonl"),
+        render.render_export(lp.profile, V4, "ck"),
     ):
-        assert ("--external_plugins" in argv) is expected
-        if expected:
-            plugin = ROOT / argv[argv.index("--external_plugins") + 1]
-            assert plugin.is_file() and "default_trust_remote_code = False" in plugin.read_text()
-    assert ("ALLOWED" in render.remote_code_note(lp.profile, V4)) is trust
+        assert "--external_plugins" not in command.argv
+        if trust:
+            assert "SWIFTKIT_REMOTE_CODE" not in command.env and "PYTHONPATH" not in command.env
+        else:
+            assert command.env["SWIFTKIT_REMOTE_CODE"] == "off"
+            guard = ROOT / command.env["PYTHONPATH"] / "sitecustomize.py"
+            assert guard.is_file() and "resolve_trust_remote_code" in guard.read_text()
+    note = render.remote_code_note(lp.profile, [])
+    assert ("ALLOWED" in note) is trust and ("enforced in every ms-swift process" in note) is not trust
+
+
+def test_runner_puts_the_guard_first_and_keeps_the_users_pythonpath(monkeypatch):
+    from swiftkit.swift import runner
+
+    monkeypatch.setenv("PYTHONPATH", "/mine:/other")
+    lp = profiles.load("4090d")
+    env = runner.child_env(render.render_infer(lp.profile, V4, "ck"))
+    assert env["PYTHONPATH"].split(os.pathsep) == [str(render.GUARD_DIR), "/mine", "/other"]
+    assert env["SWIFTKIT_REMOTE_CODE"] == "off"

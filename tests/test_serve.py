@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers import safetensors_bytes
 
 from swiftkit.cli import cli
 from swiftkit.config import profiles
@@ -34,7 +35,7 @@ def trained(tmp_path: Path) -> Path:
     ck = tmp_path / "out" / "v0-20260101-000000" / "checkpoint-5"
     ck.mkdir(parents=True)
     (ck / "adapter_config.json").write_text("{}")
-    (ck / "adapter_model.safetensors").write_bytes(b"weights")
+    (ck / "adapter_model.safetensors").write_bytes(safetensors_bytes())
     profile = tmp_path / "p.yaml"
     profile.write_text(
         f"extends: cpu-demo\nmodel:\n  model: /models/tiny\nsystem: You are Zed.\noutput_dir: {tmp_path / 'out'}\n"
@@ -56,7 +57,7 @@ def test_deploy_argv_is_exact(monkeypatch):
     assert cmd.argv == [
         "swift", "deploy",
         "--model", "/models/smol", "--model_type", "llama", "--template", "chatml",
-        "--external_plugins", "swiftkit/plugins/no_remote_code.py", "swiftkit/plugins/serve.py",
+        "--external_plugins", "swiftkit/plugins/serve.py",
         "--adapters", ck,
         "--torch_dtype", "float32",
         "--system", "You are Zed.",
@@ -66,7 +67,12 @@ def test_deploy_argv_is_exact(monkeypatch):
         "--host", "127.0.0.1", "--port", "8123", "--served_model_name", "swift-robot",
         "--verbose", "false",
     ]  # fmt: skip
-    assert cmd.env == {"CUDA_VISIBLE_DEVICES": "", "SWIFTKIT_API_KEY": KEY}
+    assert cmd.env == {
+        "CUDA_VISIBLE_DEVICES": "",
+        "SWIFTKIT_REMOTE_CODE": "off",  # the remote-code guard, as for every ms-swift process
+        "PYTHONPATH": "swiftkit/resources/guard",
+        "SWIFTKIT_API_KEY": KEY,
+    }
 
 
 def test_the_key_never_reaches_argv_or_the_displayed_line(monkeypatch):
@@ -75,7 +81,10 @@ def test_the_key_never_reaches_argv_or_the_displayed_line(monkeypatch):
     cmd = render.render_deploy(lp.profile, V4, "ck", Endpoint("0.0.0.0", 8000, "m", KEY))
     assert not any(KEY in arg for arg in cmd.argv)
     assert KEY not in cmd.display()
-    assert cmd.display().startswith("CUDA_VISIBLE_DEVICES=0 SWIFTKIT_API_KEY=$SWIFTKIT_API_KEY swift deploy ")
+    assert cmd.display().startswith(
+        "CUDA_VISIBLE_DEVICES=0 SWIFTKIT_REMOTE_CODE=off PYTHONPATH=swiftkit/resources/guard "
+        "SWIFTKIT_API_KEY=$SWIFTKIT_API_KEY swift deploy "
+    )
 
 
 @pytest.mark.parametrize(
@@ -111,7 +120,7 @@ def test_deploy_serves_what_infer_answers_with(name):
     infer = _flags(render.render_infer(lp.profile, V4, "ck").argv)
     deploy = _flags(render.render_deploy(lp.profile, V4, "ck", Endpoint("127.0.0.1", 8000, "m")).argv)
     plugins = deploy.pop("--external_plugins")
-    assert plugins[:-1] == infer.pop("--external_plugins") and plugins[-1].endswith("plugins/serve.py")
+    assert "--external_plugins" not in infer and len(plugins) == 1 and plugins[0].endswith("plugins/serve.py")
     infer.pop("--stream")
     assert {k: deploy[k] for k in infer} == infer
     assert {"--model", "--adapters", "--torch_dtype", "--system", "--temperature", "--repetition_penalty"} <= set(infer)

@@ -29,7 +29,6 @@ def commands(path: Path) -> dict[str, render.Command]:
         "infer": render.render_infer(lp.profile, flavor, ck),
         "batch-infer": render.render_infer(lp.profile, flavor, ck, "prompts.jsonl", "results.jsonl"),
         "export": render.render_export(lp.profile, flavor, ck),
-        "export-again": render.render_export(lp.profile, flavor, ck, overwrite=True),
         "deploy": render.render_deploy(lp.profile, flavor, ck, render.Endpoint("127.0.0.1", 8000, "m", "key")),
         "deploy-merged": render.render_deploy(lp.profile, flavor, ck + "-merged", render.Endpoint("::1", 1, "m")),
     }

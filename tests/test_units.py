@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from helpers import safetensors_bytes, write_merged
 
 from swiftkit.cli import cli
 from swiftkit.config import profiles
@@ -83,7 +84,7 @@ def test_read_answers_matches_by_question_and_counts(tmp_path):
 def _checkpoint(folder: Path) -> Path:
     folder.mkdir(parents=True)
     (folder / "adapter_config.json").write_text("{}")
-    (folder / "adapter_model.safetensors").write_bytes(b"x" * 16)
+    (folder / "adapter_model.safetensors").write_bytes(safetensors_bytes())
     return folder
 
 
@@ -92,15 +93,15 @@ def test_plan_export_merges_then_is_up_to_date_then_force(tmp_path):
     ck = _checkpoint(tmp_path / "v0-20260101-000000" / "checkpoint-5")
     first = plan_export(lp, V4, ck)
     assert first.command is not None and first.merged_path == ck.with_name("checkpoint-5-merged")
-    merged = first.merged_path
-    merged.mkdir()
-    (merged / "config.json").write_text("{}")
-    (merged / "model.safetensors").write_bytes(b"w" * 8)
+    assert first.command.argv[-2:] == ["--output_dir", str(ck.with_name(".checkpoint-5-merged.partial"))]
+    merged = write_merged(first.merged_path)
     later = ck.stat().st_mtime + 10
     os.utime(merged / "model.safetensors", (later, later))
     assert plan_export(lp, V4, ck).command is None
     forced = plan_export(lp, V4, ck, force=True)
     assert forced.command is not None
+    (merged / "tokenizer_config.json").unlink()  # an export killed before the tokenizer was saved
+    assert plan_export(lp, V4, ck).command is not None
 
 
 def test_disk_estimate_refuses_with_exact_figures(tmp_path):
@@ -145,7 +146,9 @@ def test_cli_plan_prints_one_pasteable_line():
     result = CliRunner().invoke(cli, ["plan", "sft", "-p", "4090d"], catch_exceptions=False)
     assert result.exit_code == 0
     lines = result.stdout.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("CUDA_VISIBLE_DEVICES=0 swift sft --model Qwen/Qwen2.5-7B-Instruct")
+    assert len(lines) == 1 and lines[0].startswith("CUDA_VISIBLE_DEVICES=0 SWIFTKIT_REMOTE_CODE=off PYTHONPATH=")
+    assert " swift sft --model Qwen/Qwen2.5-7B-Instruct " in lines[0]
+    assert "# remote code: off - enforced in every ms-swift process by swiftkit's import guard" in result.stderr
 
 
 def test_cli_unknown_profile_is_one_error_line():

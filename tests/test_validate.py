@@ -188,7 +188,7 @@ def test_bad_files(tmp_path, name, content, expected):
 def test_missing_file_and_directory(tmp_path):
     report = validate.validate_paths([tmp_path / "nope.json", tmp_path])
     got = lines(report, tmp_path)
-    assert "nope.json:-:-: no such file; check the path" in got
+    assert "nope.json:-:-: does not exist; check the path" in got
     assert any(": is a folder" in line for line in got)
 
 

@@ -3,7 +3,17 @@
 ``app`` holds the group and shared options; each other module registers the commands of one concern.
 """
 
-from swiftkit.cli import data, deploy, evaluate, infer, profiles, runs, train  # noqa: F401  (they register commands)
+from swiftkit.cli import (  # noqa: F401  (they register commands)
+    data,
+    deploy,
+    evaluate,
+    infer,
+    logs,
+    profiles,
+    runs,
+    status,
+    train,
+)
 from swiftkit.cli.app import cli, main
 
 __all__ = ["cli", "main"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import click
 
@@ -20,7 +20,7 @@ from swiftkit.cli.app import (
 )
 
 if TYPE_CHECKING:
-    pass
+    from swiftkit.jobs.export import ExportDecision
 
 
 @cli.command(context_settings=CONTEXT)
@@ -46,6 +46,7 @@ def infer(
       swiftkit infer --profile cpu-demo --prompt "Who are you?" --prompt "你是谁？"
     """
     from swiftkit.jobs import infer as inference
+    from swiftkit.model.remote_code import refuse_shipped_code
     from swiftkit.swift import render, runner
 
     lp = load_profile(profile_name, overrides)
@@ -58,6 +59,7 @@ def infer(
         command = render.render_infer(lp.profile, flavor, str(ck))
         click.echo(command.display(), err=not dry_run)
         if not dry_run:
+            refuse_shipped_code(lp.profile, ck)
             sys.exit(runner.run(command))
         return
     if dry_run:
@@ -83,23 +85,32 @@ def export_(profile_name: str, overrides: tuple[str, ...], checkpoint: str, forc
     """
     from swiftkit.jobs import export as core
     from swiftkit.jobs.infer import checkpoint_for
-    from swiftkit.swift import runner
 
     lp = load_profile(profile_name, overrides)
     ck = checkpoint_for(lp, checkpoint)
-    decision = core.plan_export(lp, swift_flavor(planning=dry_run), ck, force=force)
+    flavor = swift_flavor(planning=dry_run)
+    if dry_run:
+        decision = core.plan_export(lp, flavor, ck, force=force)
+        click.echo(decision.command.display() if decision.command else f"# up to date: {decision.merged_path}")
+        return
+
+    def waiting(holder: dict[str, Any]) -> None:
+        who = f" (pid {holder['pid']})" if isinstance(holder.get("pid"), int) else ""
+        click.echo(f"Another export of {ck} is running{who}; waiting for it (Ctrl-C to stop waiting).", err=True)
+
+    def starting(decision: ExportDecision) -> None:
+        if decision.command is not None:
+            click.echo(decision.command.display(), err=True)
+
+    require_gpu(lp)
+    result = core.run_export(lp, flavor, ck, force=force, on_wait=waiting, on_start=starting, echo=sys.stderr)
+    decision, code = result.decision, result.exit_code
     if decision.command is None:
         click.echo(f"Up to date ({decision.reason}): {decision.merged_path}")
         return
-    click.echo(decision.command.display(), err=not dry_run)
-    if dry_run:
-        return
-    require_gpu(lp)
-    log = core.export_log(decision)
-    log.unlink(missing_ok=True)
-    code = runner.run(decision.command, log_path=log, echo=sys.stderr)
     if code != 0:
         sys.exit(code)
-    aligned = core.align_template(lp, decision)
-    click.echo(("Warning: " if aligned.warning else "") + aligned.note, err=aligned.warning)
+    if result.alignment is not None:
+        aligned = result.alignment
+        click.echo(("Warning: " if aligned.warning else "") + aligned.note, err=aligned.warning)
     click.echo(f"Merged model: {decision.merged_path}")

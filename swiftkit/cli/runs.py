@@ -51,7 +51,10 @@ def checkpoints(
         path = core.resolve(output_dir, which)
         click.echo(json_.dumps({which: str(path)}) if as_json else str(path))
         return
-    rows = core.table(core.scan(output_dir))
+    from swiftkit.runs.state import reconcile
+
+    runs = core.scan(output_dir)
+    rows = core.table(runs, {str(r.path): reconcile(r.path).status for r in runs})
     if not rows:
         raise SwiftkitError(f"no runs in {output_dir}; train first with 'swiftkit train --profile P'.")
     if as_json:
@@ -75,6 +78,8 @@ def _print_checkpoint_table(rows: list[dict[str, Any]]) -> None:
 
     for row in rows:
         marks = " ".join(m for m in ("latest", "best") if row[m]) or row["note"]
+        if row["run_status"] == "running" and row["step"] is not None:
+            marks = f"{marks} (run still training)".strip()
         when = datetime.fromtimestamp(row["time"]).strftime("%Y-%m-%d %H:%M") if row["time"] else "-"
         table.add_row(
             row["run"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
@@ -20,7 +21,7 @@ from swiftkit.cli.app import (
 if TYPE_CHECKING:
     from swiftkit.config.profiles import LoadedProfile
     from swiftkit.config.schema import Profile
-    from swiftkit.jobs.train import TrainPlan
+    from swiftkit.jobs.train import TrainPlan, TrainResult
 
 
 @cli.command(context_settings=CONTEXT)
@@ -37,6 +38,7 @@ def plan(what: str, profile_name: str, overrides: tuple[str, ...], checkpoint: O
     """
     from swiftkit.jobs import infer as inference
     from swiftkit.jobs import train as training
+    from swiftkit.model.remote_code import model_code
     from swiftkit.swift import render
 
     lp = load_profile(profile_name, overrides)
@@ -49,7 +51,7 @@ def plan(what: str, profile_name: str, overrides: tuple[str, ...], checkpoint: O
         command = render.render_infer(lp.profile, flavor, str(inference.checkpoint_for(lp, checkpoint or "latest")))
     else:
         command = render.render_export(lp.profile, flavor, str(inference.checkpoint_for(lp, checkpoint or "latest")))
-    click.echo(f"# {render.remote_code_note(lp.profile, flavor)}", err=True)
+    click.echo(f"# {render.remote_code_note(lp.profile, model_code(lp.profile))}", err=True)
     if what == "sft":
         _vram_note(lp.profile)
     click.echo(command.display())
@@ -76,14 +78,19 @@ def _vram_note(profile: Profile) -> None:
 @click.option("--resume", is_flag=True, help="Continue from the newest complete checkpoint (in a new run folder).")
 @click.option("--dry-run", is_flag=True, help="Print the command and stop (checks and writes nothing).")
 @click.option("--verbose", "-v", is_flag=True, help="Show ms-swift's own output live instead of a progress bar.")
-def train(profile_name: str, overrides: tuple[str, ...], resume: bool, dry_run: bool, verbose: bool) -> None:
+@click.option("--detach", is_flag=True, help="Start training in the background and return; follow it with 'logs -f'.")
+def train(
+    profile_name: str, overrides: tuple[str, ...], resume: bool, dry_run: bool, verbose: bool, detach: bool
+) -> None:
     """Check the data, then train a LoRA adapter with `swift sft` as the profile says.
 
-    ms-swift's output goes to swiftkit-train.log in the run folder; a progress bar follows its logging.jsonl.
+    ms-swift runs in its own session and writes straight to swiftkit-train.log in the run folder, so it trains on
+    if this terminal closes; a progress bar follows its logging.jsonl. Ctrl-C stops it (exit 130).
 
     \b
     Example:
       swiftkit train --profile cpu-demo
+      swiftkit train --profile cpu-demo --detach
       swiftkit train --profile 4090d --set train.num_train_epochs=5 --dry-run
     """
     from datetime import datetime
@@ -99,22 +106,50 @@ def train(profile_name: str, overrides: tuple[str, ...], resume: bool, dry_run: 
         _notes(plan_)
         return
     plan_ = training.prepare_train(lp, flavor, now=now, resume=resume, on_stage=_stage)
-    from swiftkit.cli.display import TrainDisplay, next_commands, summary_text
-    from swiftkit.runs import progress
+    from swiftkit.cli.display import TrainDisplay
 
     for problem in plan_.warnings:
         click.echo(f"warning: {problem.line()}", err=True)
     for note in plan_.notes:
         click.echo(f"warning: {note}", err=True)
     click.echo(plan_.command.display(), err=True)
+    started = training.start_train(lp, plan_)
+    if detach:
+        started.lock.release()  # ms-swift holds its own copy of the run lock
+        ref = _profile_ref(lp)
+        option = f" --profile {shlex.quote(ref)}" if ref else ""  # "" for ./swiftkit.yaml
+        click.echo(
+            f"Training in the background: ms-swift pid {started.proc.pid}, run folder {plan_.run_dir}\n"
+            f"  follow it:   swiftkit logs -f{option}\n"
+            f"  its state:   swiftkit status{option}\n"
+            f"  stop it:     kill -INT -- -{started.proc.pid}\n"
+            f"ms-swift log: {plan_.log}"
+        )
+        return
     click.echo(f"ms-swift log: {plan_.log}", err=True)
     if verbose:
-        result = training.run_train(lp, plan_, echo=sys.stdout)
+        result = training.wait_train(plan_, started, echo=sys.stdout)
     else:
         with TrainDisplay(plan_.run_dir):
-            result = training.run_train(lp, plan_)
-    click.echo(summary_text(result.summary, next_commands(_profile_ref(lp), in_checkout())))
-    if result.status == "failed":
+            result = training.wait_train(plan_, started)
+    sys.exit(report_result(result, _profile_ref(lp)))
+
+
+def report_result(result: TrainResult, profile_ref: Optional[str]) -> int:
+    """The end-of-run summary, and why it failed; returns the exit code."""
+    from swiftkit.cli.display import next_commands, summary_text
+    from swiftkit.runs import progress
+
+    click.echo(summary_text(result.summary, next_commands(profile_ref, in_checkout())))
+    if result.status == "failed" and result.reason:
+        kept = result.summary.checkpoint or "none"
+        click.echo(
+            f"Error: ms-swift stopped (exit {result.exit_code}): {result.reason}. The last complete checkpoint is "
+            f"{kept}. Free some space (or lower train.save_total_limit), then continue with "
+            f"'swiftkit train --resume'. ms-swift's log: {result.log}",
+            err=True,
+        )
+    elif result.status == "failed":
         tail = progress.tail(result.log)
         click.echo(f"\nms-swift failed (exit {result.exit_code}); the end of its log:\n{tail}", err=True)
         hint = progress.hint_for(tail)
@@ -122,7 +157,7 @@ def train(profile_name: str, overrides: tuple[str, ...], resume: bool, dry_run: 
             click.echo(f"\nHint: {hint}", err=True)
     elif result.status == "interrupted":
         click.echo("Interrupted; the last complete checkpoint is kept. Continue with --resume.", err=True)
-    sys.exit(result.exit_code)
+    return result.exit_code
 
 
 def _stage(text: str) -> None:

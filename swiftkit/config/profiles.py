@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from swiftkit import resources
 from swiftkit.config.schema import Profile
 from swiftkit.errors import SwiftkitError
+from swiftkit.fsutil import file_problem, open_regular
 
 MAX_PROFILE_BYTES = 256 * 1024
 PROFILE_SUFFIXES = (".yaml", ".yml")
@@ -55,13 +56,16 @@ def find(name_or_path: str) -> Path:
     candidate = Path(name_or_path).expanduser()
     looks_like_path = os.sep in name_or_path or name_or_path.endswith(PROFILE_SUFFIXES)
     if looks_like_path:
-        if candidate.is_file():
+        problem = file_problem(candidate)
+        if not problem:
             return candidate
         if candidate.is_dir():
             raise SwiftkitError(f"{name_or_path} is a folder, not a profile file; give a .yaml file.")
-        raise SwiftkitError(
-            f"profile file {name_or_path} does not exist; check the path or run 'swiftkit profiles list'."
-        )
+        if not os.path.lexists(candidate):
+            raise SwiftkitError(
+                f"profile file {name_or_path} does not exist; check the path or run 'swiftkit profiles list'."
+            )
+        raise SwiftkitError(f"profile file {name_or_path} {problem}.")
     builtin = builtin_dir() / f"{name_or_path}.yaml"
     if builtin.is_file():
         return builtin
@@ -117,7 +121,8 @@ def parse_yaml(text: str, source: str) -> dict[str, Any]:
 
 def read_profile_file(path: Path) -> dict[str, Any]:
     try:
-        raw = path.read_bytes()
+        with open_regular(path) as handle:
+            raw = handle.read(MAX_PROFILE_BYTES + 1)
     except OSError as exc:
         raise SwiftkitError(f"cannot read profile {path}: {exc.strerror}.") from None
     if len(raw) > MAX_PROFILE_BYTES:
@@ -187,7 +192,7 @@ def _load_chain(path: Path) -> tuple[dict[str, Any], list[Path], dict[str, str]]
             raise SwiftkitError(f"{current}: extends: must be a profile name or a path to a .yaml file.")
         else:
             relative = current.parent / parent
-            current = relative if parent.endswith(PROFILE_SUFFIXES) and relative.is_file() else find(parent)
+            current = relative if parent.endswith(PROFILE_SUFFIXES) and os.path.lexists(relative) else find(parent)
     merged: dict[str, Any] = {}
     provenance: dict[str, str] = {}
     for source, data in reversed(layers):

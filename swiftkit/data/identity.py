@@ -72,11 +72,12 @@ def render_file(
 
     from swiftkit.data.readers import ReadError, read_records
     from swiftkit.errors import SwiftkitError
-    from swiftkit.fsutil import atomic_write_text
+    from swiftkit.fsutil import atomic_write_text, file_problem
 
     template, output = Path(template), Path(output)
-    if not template.is_file():
-        raise SwiftkitError(f"template {template} does not exist; give a .json or .jsonl identity template.")
+    problem = file_problem(template)
+    if problem:
+        raise SwiftkitError(f"template {template} {problem.split(';')[0]}; give a .json or .jsonl identity template.")
     if output.resolve() == template.resolve():
         raise SwiftkitError("the output would replace the template; choose another -o file.")
     if output.suffix.lower() not in (".json", ".jsonl"):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Optional
@@ -20,8 +20,13 @@ from swiftkit.data.identity import language_of, placeholder_in
 from swiftkit.data.readers import walk_strings
 
 MAX_SCANNED = 20_000  # records scanned for duplicates, names and languages (identity sets are far smaller)
+MAX_SCANNED_CHARS = 4096  # of one question/answer, for duplicates, names and languages: a huge field costs nothing
 TEMPLATE_OVERHEAD_TOKENS = 24  # chat-template tokens around one exchange (role markers, newlines)
+# More characters per token than any real text averages (2-5): a record is tokenized only up to
+# (max_length + 1) x this many characters, so time and memory stay bounded whatever its size.
+MAX_CHARS_PER_TOKEN = 32
 EMPTY = "empty answer: the model would learn to say nothing"
+EMPTY_QUESTION = "empty question: only whitespace, nothing for the model to answer"
 
 _WORDS = r"[A-Z][A-Za-z0-9_&-]*(?: [A-Z][A-Za-z0-9_&-]*)*"
 _MADE = r"(?:开发|创造|创建|打造|训练|设计|制作)"
@@ -76,19 +81,34 @@ class Exchange:
     question: str
     answers: list[tuple[str, str]]  # (field path, text)
     strings: list[tuple[str, str]]  # every string field (path, text)
+    # (field path, text) of each question whose emptiness the schema does not already report ("" is a schema
+    # error for instruction/query, so only whitespace is checked there; every user turn of a conversation)
+    questions: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _blank_alpaca(record: dict[str, Any]) -> bool:
+    """instruction + input hold only whitespace (ms-swift joins them into the question)."""
+    parts = [x for x in (record.get("instruction"), record.get("input")) if isinstance(x, str)]
+    return bool(parts) and "".join(parts).isspace()
 
 
 def exchange_of(fmt: str, record: dict[str, Any]) -> Optional[Exchange]:
     """The question, the answers and every string of a record, or None when it is too broken to read."""
     strings = list(walk_strings(record))
     rec = {str(k).lower(): v for k, v in record.items()}
+    questions: list[tuple[str, str]] = []
     if fmt == "alpaca":
         question = " ".join(x for x in (rec.get("instruction"), rec.get("input")) if isinstance(x, str) and x)
         answers = [("output", rec["output"])] if isinstance(rec.get("output"), str) else []
+        if _blank_alpaca(rec):
+            questions.append(("instruction", question))
     elif fmt == "query-response":
-        question = next((rec[k] for k in QUERY_ALIASES if isinstance(rec.get(k), str)), "")
+        qkey = next((k for k in QUERY_ALIASES if isinstance(rec.get(k), str)), None)
+        question = rec[qkey] if qkey else ""
         key = next((k for k in RESPONSE_ALIASES if k in rec), None)
         answers = [(key, rec[key])] if key and isinstance(rec[key], str) else []
+        if qkey and question.isspace():
+            questions.append((qkey, question))
     else:
         turns = rec.get("messages") if fmt == "messages" else rec.get("conversations", rec.get("conversation"))
         if not isinstance(turns, list):
@@ -104,15 +124,19 @@ def exchange_of(fmt: str, record: dict[str, Any]) -> Optional[Exchange]:
                 a = next((turn[k] for k in ("assistant", "gpt", "bot") if k in turn), None)
                 if isinstance(q, str) and not question:
                     question = q
+                if isinstance(q, str):
+                    questions.append((f"conversations.{i}", q))
                 if isinstance(a, str):
                     answers.append((f"{'conversations'}.{i}", a))
                 continue
-            if role in ("user", "human") and isinstance(text, str) and not question:
-                question = text
+            key = "content" if "content" in turn else "value"
+            where = f"{'messages' if fmt == 'messages' else 'conversations'}.{i}.{key}"
+            if role in ("user", "human") and isinstance(text, str):
+                question = question or text
+                questions.append((where, text))
             if role in ("assistant", "gpt", "bot") and isinstance(text, str):
-                key = "content" if "content" in turn else "value"
-                answers.append((f"{'messages' if fmt == 'messages' else 'conversations'}.{i}.{key}", text))
-    return Exchange(question=question, answers=answers, strings=strings)
+                answers.append((where, text))
+    return Exchange(question=question, answers=answers, strings=strings, questions=questions)
 
 
 class Linter:
@@ -137,7 +161,8 @@ class Linter:
             instruction, extra = record["instruction"], record.get("input")
             question = f"{instruction}\n{extra}" if extra else instruction
             strings = [(k, v) for k, v in record.items() if type(v) is str]
-            self._lint(Exchange(question, [("output", record["output"])], strings), position)
+            blank = [("instruction", question)] if _blank_alpaca(record) else []
+            self._lint(Exchange(question, [("output", record["output"])], strings, blank), position)
             return
         # past the identity-scan window: only the per-record checks, without building an Exchange
         self.count += 1
@@ -145,6 +170,8 @@ class Linter:
         output = record["output"]
         if not output or output.isspace():
             self._add(position, "output", EMPTY)
+        if _blank_alpaca(record):
+            self._add(position, "instruction", EMPTY_QUESTION)
 
     def add(self, fmt: str, record: dict[str, Any], position: int) -> None:
         ex = exchange_of(fmt, record)
@@ -157,36 +184,33 @@ class Linter:
         for path, text in ex.answers:
             if not text or text.isspace():
                 self._add(position, path, EMPTY)
+        for path, text in ex.questions:
+            if not text or text.isspace():
+                self._add(position, path, EMPTY_QUESTION if text else "empty question: nothing for the model to answer")
         if self.count <= MAX_SCANNED:
-            self.languages[language_of(ex.question) if ex.question else "en"] += 1
+            self.languages[language_of(_head(ex.question)) if ex.question else "en"] += 1
             if self.settings.check_identity:
                 self._identity(ex, position)
-        if self.measure:
-            text = "\n".join(t for _, t in ex.strings)
-            # a token covers at least one UTF-8 byte (plus at most a word-start marker): short records need no
-            # tokenizer, so the tokenizer loads only when some record could be too long
-            bound = len(text.encode("utf-8")) + text.count(" ") + TEMPLATE_OVERHEAD_TOKENS
-            if bound <= (self.settings.max_length or 0):
-                return
-            tokenizer = _load_tokenizer(self.settings.tokenizer)
-            tokens = len(tokenizer.encode(text).ids) + TEMPLATE_OVERHEAD_TOKENS
-            if tokens > (self.settings.max_length or 0):
-                self._add(
-                    position,
-                    "-",
-                    f"about {tokens} tokens, longer than max_length {self.settings.max_length}: "
-                    "ms-swift deletes such records; shorten it or raise train.max_length",
-                )
+        if self.measure and self.settings.tokenizer is not None and self.settings.max_length:
+            severity, problem = _length_problem(
+                [t for _, t in ex.strings], self.settings.tokenizer, self.settings.max_length
+            )
+            if problem:
+                self._add(position, "-", problem, severity)
 
     def _identity(self, ex: Exchange, position: int) -> None:
-        key = " ".join(ex.question.lower().split())
+        question = ex.question
+        if len(question) > MAX_SCANNED_CHARS:  # a huge question is keyed by its start and its length
+            question = f"{_head(question)} #{len(question)}"
+        key = " ".join(question.lower().split())
         if key:
             first = self.seen.get(key)
             if first is not None:
                 self._add(position, "-", f"duplicate question (first at record {first})", "warning")
             else:
                 self.seen[key] = position
-        for _, text in ex.answers:
+        for _, full in ex.answers:
+            text = _head(full)
             for name in _found(text, (_NAME_EN, _NAME_ZH)):
                 self.names[name] += 1
                 self.first_seen.setdefault("n:" + name, position)
@@ -287,6 +311,15 @@ def _same_identity(found: str, wanted: set[str]) -> bool:
     return any(w.casefold() in low or low in w.casefold() for w in wanted)
 
 
+def _head(text: str) -> str:
+    """At most MAX_SCANNED_CHARS of ``text``, cut at a space so no word (or name) is cut in two."""
+    if len(text) <= MAX_SCANNED_CHARS:
+        return text
+    head = text[:MAX_SCANNED_CHARS]
+    cut = max(head.rfind(" "), head.rfind("\n"))
+    return head[:cut] if cut > 0 else head
+
+
 def _found(text: str, patterns: tuple[re.Pattern[str], ...]) -> set[str]:
     out = set()
     for pattern in patterns:
@@ -303,3 +336,37 @@ def _load_tokenizer(path: Path) -> Any:
     from tokenizers import Tokenizer
 
     return Tokenizer.from_file(str(path))
+
+
+def _length_problem(strings: list[str], tokenizer_file: Path, max_length: int) -> tuple[str, str]:
+    """(severity, message) when a record is longer than ``max_length`` tokens, ("", "") when it fits. Bounded in
+    time and memory whatever the record's size:
+
+    1. a token covers at least one UTF-8 byte (plus at most a word-start marker), so a short record needs no
+       tokenizer at all (it loads only when some record could be too long);
+    2. only the first ``(max_length + 1) x MAX_CHARS_PER_TOKEN`` characters are ever tokenized: a longer record
+       is too long when that prefix alone is (and, if it is not, it is reported as unmeasured).
+    """
+    chars = sum(len(t) for t in strings) + len(strings)
+    too_long = (
+        f"longer than max_length {max_length}: ms-swift deletes such records; shorten it or raise train.max_length"
+    )
+    if chars <= 4 * max_length:  # small: the exact byte bound is cheap
+        if sum(len(t.encode("utf-8")) + t.count(" ") + 1 for t in strings) + TEMPLATE_OVERHEAD_TOKENS <= max_length:
+            return "", ""
+    limit = (max_length + 1) * MAX_CHARS_PER_TOKEN
+    prefix, left = [], limit
+    for text in strings:
+        if left <= 0:
+            break
+        prefix.append(text[:left])
+        left -= len(prefix[-1]) + 1
+    tokens = len(_load_tokenizer(tokenizer_file).encode("\n".join(prefix)).ids) + TEMPLATE_OVERHEAD_TOKENS
+    if chars <= limit:
+        return ("error", f"about {tokens} tokens, {too_long}") if tokens > max_length else ("", "")
+    if tokens > max_length:
+        return "error", f"more than {max_length} tokens in its first {limit} of {chars} characters; {too_long}"
+    return "warning", (
+        f"{chars} characters, but its first {limit} are only about {tokens} tokens: not measured further; "
+        f"check it fits max_length {max_length}"
+    )

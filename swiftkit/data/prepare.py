@@ -19,7 +19,7 @@ from swiftkit.data import identity as ident
 from swiftkit.data.readers import ReadError, read_records
 from swiftkit.data.replay import replay_path
 from swiftkit.errors import SwiftkitError
-from swiftkit.fsutil import atomic_write_text, shown_path
+from swiftkit.fsutil import atomic_write_text, file_problem, open_regular, shown_path
 
 
 @dataclass
@@ -41,7 +41,7 @@ class PreparedEntry:
 
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    with open_regular(path) as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
@@ -50,12 +50,9 @@ def file_sha256(path: Path) -> str:
 def _local(entry: DatasetEntry) -> Path:
     assert entry.path is not None
     path = Path(entry.path)
-    if not path.is_file():
-        raise SwiftkitError(
-            f"dataset {entry.path} does not exist"
-            + (" (it is a folder)" if path.is_dir() else "")
-            + "; fix data.datasets in the profile."
-        )
+    problem = file_problem(path)
+    if problem:
+        raise SwiftkitError(f"dataset {entry.path} {problem.split(';')[0]}; fix data.datasets in the profile.")
     return path
 
 
@@ -69,7 +66,7 @@ def count_records(path: Path) -> int:
 
 
 def has_placeholders(path: Path) -> bool:
-    with open(path, "rb") as handle:
+    with open_regular(path) as handle:
         for raw in handle:
             if (b"{{" in raw or b"NAME" in raw or b"AUTHOR" in raw) and ident.placeholder_in(
                 raw.decode("utf-8", errors="replace")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from swiftkit.errors import SwiftkitError
+from swiftkit.fsutil import file_problem
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,9 @@ class Prompt:
 def load_prompts(path: Path) -> list[Prompt]:
     """A prompts file: one prompt per line (.txt), or JSONL objects with 'prompt' (optional lang/asks/topic),
     'messages' (the last user message), 'query' or 'instruction'."""
+    problem = file_problem(path)
+    if problem:
+        raise SwiftkitError(f"prompts file {path} {problem}.")
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

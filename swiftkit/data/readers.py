@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple, Optional, Union
 
+from swiftkit.fsutil import open_regular
+
 _fast_loads: Optional[Callable[[str | bytes], Any]]
 try:  # a fast parser for the common case; the standard library explains failures
     from orjson import loads as _fast_loads
@@ -84,7 +86,7 @@ def read_records(path: Path) -> Iterator[Item]:
 
 def _read_jsonl(path: Path) -> Iterator[Item]:
     fast = _fast_loads
-    with open(path, "rb") as handle:
+    with open_regular(path) as handle:
         for number, raw in enumerate(handle, 1):
             if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
@@ -119,10 +121,11 @@ class _Stream:
         self.eof = False
         self.pending = b""
 
-    def more(self) -> bool:
+    def more(self, size: int = CHUNK) -> bool:
+        """Read at least ``size`` more bytes (CHUNK at least); False at end of file."""
         if self.eof:
             return False
-        raw = self.handle.read(CHUNK)
+        raw = self.handle.read(max(size, CHUNK))
         if not raw:
             self.eof = True
             if self.pending:
@@ -156,7 +159,7 @@ class _Stream:
 
 
 def _read_json_array(path: Path) -> Iterator[Item]:
-    with open(path, "rb") as handle:
+    with open_regular(path) as handle:
         head = handle.read(3)
         if head != b"\xef\xbb\xbf":
             handle.seek(0)
@@ -248,7 +251,8 @@ def _decode_one(stream: _Stream, index: int) -> Any:
         try:
             value, end = _decoder.raw_decode(stream.buf, stream.pos)
         except json.JSONDecodeError as exc:
-            if len(stream.buf) - stream.pos < MAX_RECORD_CHARS and stream.more():
+            # a record longer than the buffer: double what is read, so a huge record is parsed O(log n) times
+            if len(stream.buf) - stream.pos < MAX_RECORD_CHARS and stream.more(len(stream.buf) - stream.pos):
                 continue
             return ReadError(index, f"not valid JSON: {exc.msg} (record {index})", True)
         except RecursionError:

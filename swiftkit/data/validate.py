@@ -26,6 +26,7 @@ from swiftkit.data import lint
 from swiftkit.data.formats import QUERY_ALIASES, RESPONSE_ALIASES, SYSTEM_ALIASES
 from swiftkit.data.prepare import has_placeholders
 from swiftkit.data.readers import ReadError, read_records
+from swiftkit.fsutil import file_problem
 
 SCHEMA_FILES = {
     "alpaca": "alpaca.json",
@@ -402,10 +403,11 @@ def _shares_keys(record: dict[str, Any], fmt: str) -> bool:
 
 
 def _check_path(path: Path) -> str:
-    if not path.exists():
-        return "no such file; check the path"
     if path.is_dir():
         return "is a folder; give the dataset files in it (e.g. folder/*.json)"
+    problem = file_problem(path)
+    if problem:
+        return problem
     if path.suffix.lower() not in (".json", ".jsonl"):
         return "swiftkit validates .json (an array of records) and .jsonl (one record per line) files"
     return ""

@@ -14,6 +14,7 @@ from swiftkit.data.prompts import load_prompts
 from swiftkit.errors import SwiftkitError
 from swiftkit.fsutil import atomic_write_text
 from swiftkit.layout import merged_path
+from swiftkit.model.remote_code import refuse_shipped_code
 from swiftkit.runs import checkpoints
 from swiftkit.swift.render import Command, render_infer
 from swiftkit.swift.version import SwiftFlavor
@@ -76,6 +77,7 @@ def answer_prompts(
 
     from swiftkit.swift import runner
 
+    refuse_shipped_code(lp.profile, *([checkpoint] if checkpoint is not None else []))
     with tempfile.TemporaryDirectory(prefix="swiftkit-infer-") as tmp:
         command, result_file = batch_command(lp, flavor, checkpoint, prompts, Path(tmp))
         log = Path(tmp) / "swift.log"

@@ -6,11 +6,14 @@ The pipeline, one way: profile -> :class:`ResolvedRun` -> checks -> argv -> proc
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, TextIO
 
 from swiftkit.config.profiles import LoadedProfile
 from swiftkit.data.lint import LintSettings
@@ -19,12 +22,14 @@ from swiftkit.data.resolve import ResolvedRun, resolve_run
 from swiftkit.errors import SwiftkitError
 from swiftkit.layout import TRAIN_LOG, next_run_dir
 from swiftkit.model.locate import ensure_model, model_path, needs_conversion
+from swiftkit.model.remote_code import refuse_shipped_code
 from swiftkit.runs import checkpoints
 from swiftkit.swift.render import Command, render_sft
 from swiftkit.swift.version import SwiftFlavor
 
 if TYPE_CHECKING:
     from swiftkit.data.validate import Problem, Report
+    from swiftkit.runs.lock import RunLock
     from swiftkit.runs.progress import RunSummary
 
 
@@ -55,7 +60,7 @@ def plan_train(
     out = Path(lp.profile.output_dir)
     if out.exists() and not out.is_dir():
         raise SwiftkitError(f"output_dir {out} is a file; set output_dir to a folder.")
-    resume_from = checkpoints.resolve(out, "latest") if resume else None
+    resume_from = checkpoints.resolve(out, "latest", for_resume=True) if resume else None
     run = resolve_run(lp.profile, next_run_dir(out, now), resume_from)
     return TrainPlan(run, render_sft(run, flavor))
 
@@ -73,6 +78,7 @@ def prepare_train(
     from swiftkit.sizing.gpus import check_gpu
 
     stage = on_stage or (lambda _text: None)
+    refuse_shipped_code(lp.profile)
     plan = plan_train(lp, flavor, now, resume)
     refuse_on_errors(check_data(lp, plan.run))
     gpu_warning = check_gpu(lp.profile, lp.name)  # a missing card is refused before any model loads
@@ -157,6 +163,7 @@ class TrainResult:
     run_dir: Path
     log: Path
     summary: RunSummary
+    reason: str = ""  # why it failed, when swiftkit can tell (a full disk)
 
 
 def check_disk(lp: LoadedProfile) -> Optional[str]:
@@ -167,43 +174,119 @@ def check_disk(lp: LoadedProfile) -> Optional[str]:
     return None if found is None or found.fits else refusal(found)
 
 
-def run_train(lp: LoadedProfile, plan: TrainPlan, **run_options: Any) -> TrainResult:
-    """Lock the output folder, write the run's data and manifest, run ms-swift (its output to the run's log),
-    and record the outcome and summary in the manifest."""
-    import time
+@dataclass
+class StartedRun:
+    """ms-swift training in the background: its process, the manifest as written, the run lock swiftkit holds."""
 
+    proc: subprocess.Popen[bytes]
+    record: dict[str, Any]
+    lock: RunLock
+    started: float  # time.monotonic() at the start
+
+
+def start_train(lp: LoadedProfile, plan: TrainPlan) -> StartedRun:
+    """Lock the output folder, write the run's data and manifest, and start ms-swift in its own session with its
+    output going straight to the run's log: it trains on if swiftkit goes away (see :func:`wait_train`)."""
     from swiftkit.data.prepare import write_data
-    from swiftkit.runs import manifest
-    from swiftkit.runs.lock import RunLock
-    from swiftkit.runs.progress import read_events, summarise
+    from swiftkit.runs import manifest, state
+    from swiftkit.runs.lock import RunLock, start_time
     from swiftkit.swift import runner
 
     problem = check_disk(lp)
     if problem:
         raise SwiftkitError(problem)
-    with RunLock(lp.profile.output_dir).acquire(run_dir=str(plan.run_dir), started=manifest.now_iso()) as lock:
-        plan.run_dir.mkdir(parents=True, exist_ok=False)
-        write_data(lp.profile, plan.data)
-        record = manifest.build(lp, plan.command, plan.data)
-        manifest.write(plan.run_dir, record)
-        log = plan.log
+    lock = RunLock(lp.profile.output_dir).acquire(run_dir=str(plan.run_dir), started=manifest.now_iso())
+    try:
+        state.states(lp.profile.output_dir)  # close the manifests of runs whose processes are gone
+        try:
+            plan.run_dir.mkdir(parents=True, exist_ok=False)
+            write_data(lp.profile, plan.data)
+            record = manifest.build(lp, plan.command, plan.data)
+            manifest.write(plan.run_dir, record)
+        except OSError as exc:
+            shutil.rmtree(plan.run_dir, ignore_errors=True)  # nothing half-made is left to look like a run
+            raise SwiftkitError(f"could not write the run folder {plan.run_dir}: {exc.strerror}. {_FREE}") from None
         started = time.monotonic()
         try:
-            code = runner.run(plan.command, log_path=log, pass_fds=(lock.fd,) if lock.fd else (), **run_options)
-        except BaseException:
-            manifest.finish(plan.run_dir, record, -1, "failed", wall_seconds=round(time.monotonic() - started, 1))
+            proc = runner.start(plan.command, plan.log, pass_fds=(lock.fd,) if lock.fd is not None else ())
+        except SwiftkitError as exc:
+            _close(plan.run_dir, record, None, "failed", reason=str(exc))
             raise
-        wall = time.monotonic() - started
-        status = "ok" if code == 0 else "interrupted" if code == runner.INTERRUPTED else "failed"
-        summary = summarise(plan.run_dir, read_events(plan.run_dir), status, code, wall)
-        manifest.finish(
-            plan.run_dir,
-            record,
-            code,
-            status,
-            wall_seconds=round(wall, 1),
-            last_checkpoint=summary.checkpoint,
-            final_loss=summary.final_loss,
-            peak_memory_gib=summary.peak_memory_gib,
-        )
-    return TrainResult(code, status, plan.run_dir, log, summary)
+        pid_start = start_time(proc.pid)
+        lock.note(swift_pid=proc.pid, swift_start=pid_start)
+        try:
+            record = manifest.update(plan.run_dir, record, swift_pid=proc.pid, swift_start=pid_start, log=str(plan.log))
+        except OSError:
+            pass  # a full disk: the run lock ms-swift holds still tells that it runs
+    except BaseException:
+        lock.release()
+        raise
+    return StartedRun(proc, record, lock, started)
+
+
+_FREE = "Free some space (or change output_dir) and try again."
+
+
+def wait_train(plan: TrainPlan, run: StartedRun, echo: Optional[TextIO] = None) -> TrainResult:
+    """Wait for ms-swift (Ctrl-C stops it: exit 130), then close the manifest with the outcome and a summary that
+    names only complete checkpoints."""
+    from swiftkit.runs.progress import read_events, summarise
+    from swiftkit.swift import runner
+
+    try:
+        code = runner.wait(run.proc, log_path=plan.log, echo=echo)
+    except BaseException as exc:  # swiftkit itself failed: the runner stopped ms-swift; the manifest says so
+        _close(plan.run_dir, run.record, None, "failed", reason=f"swiftkit stopped: {type(exc).__name__}")
+        raise
+    finally:
+        run.lock.release()
+    wall = time.monotonic() - run.started
+    status = "ok" if code == 0 else "interrupted" if code == runner.INTERRUPTED else "failed"
+    summary = checkpoints.settle(summarise(plan.run_dir, read_events(plan.run_dir), status, code, wall))
+    reason = failure_reason(plan) if status == "failed" else ""
+    _close(
+        plan.run_dir,
+        run.record,
+        code,
+        status,
+        reason=reason or None,
+        wall_seconds=round(wall, 1),
+        last_checkpoint=summary.checkpoint,
+        final_loss=summary.final_loss,
+        peak_memory_gib=summary.peak_memory_gib,
+    )
+    return TrainResult(code, status, plan.run_dir, plan.log, summary, reason)
+
+
+def _close(run_dir: Path, record: dict[str, Any], code: Optional[int], status: str, **extra: Any) -> None:
+    from swiftkit.runs import manifest
+
+    try:
+        manifest.finish(run_dir, record, code, status, **extra)
+    except OSError as exc:
+        raise SwiftkitError(
+            f"training ended ({status}) but its manifest in {run_dir} could not be written: {exc.strerror}. {_FREE}"
+        ) from None
+
+
+DISK_LOW = 16 * 1024 * 1024
+
+
+def failure_reason(plan: TrainPlan) -> str:
+    """Why ms-swift failed when swiftkit can tell: the disk holding the run filled up."""
+    from swiftkit.runs.progress import tail
+
+    try:
+        free = shutil.disk_usage(plan.run_dir).free
+    except OSError:
+        free = None
+    text = tail(plan.log, 40)
+    if (free is not None and free < DISK_LOW) or "No space left on device" in text or "Errno 28" in text:
+        where = f" ({free / 1024**2:.1f} MiB free)" if free is not None else ""
+        return f"the disk holding {plan.run_dir} is full{where}"
+    return ""
+
+
+def run_train(lp: LoadedProfile, plan: TrainPlan, echo: Optional[TextIO] = None) -> TrainResult:
+    """Start ms-swift and wait for it: see :func:`start_train` and :func:`wait_train`."""
+    return wait_train(plan, start_train(lp, plan), echo)

@@ -20,9 +20,14 @@ def model_path(profile: Profile) -> str:
     return model
 
 
+def is_local_path(model: str) -> bool:
+    """A model given as a folder on this machine (not a hub id)."""
+    return model.startswith(("/", ".", "~")) or os.path.isdir(model)
+
+
 def is_local_model(profile: Profile) -> bool:
     model = profile.model.model
-    return embedded.is_embedded(model) or model.startswith(("/", ".", "~")) or os.path.isdir(model)
+    return embedded.is_embedded(model) or is_local_path(model)
 
 
 def model_key(profile: Profile) -> str:

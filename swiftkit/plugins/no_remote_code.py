@@ -1,8 +1,8 @@
-"""ms-swift plugin: load models without running Python code shipped in the model folder.
+"""ms-swift plugin: load models with ``trust_remote_code=False`` in ms-swift's own loader.
 
-ms-swift 4.x loads configs, tokenizers and models with ``trust_remote_code=True`` unless a model's loader says
-otherwise, and has no flag to turn that off. swiftkit passes this file with ``--external_plugins`` unless the
-profile sets ``model.trust_remote_code: true``; ms-swift imports it before any model is loaded.
+Earlier swiftkit versions passed this file with ``--external_plugins``; their checkpoints name it in args.json, and
+ms-swift imports it again when it loads such an adapter, so it stays (the remote-code guard allows it). It covered
+ms-swift's loader only; the guard in ``swiftkit/resources/guard`` now enforces the rule for every loading path.
 """
 
 from swift.model.register import ModelLoader

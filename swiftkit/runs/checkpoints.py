@@ -3,6 +3,11 @@
 Layout: ``OUTPUT/vN-YYYYMMDD-HHMMSS/checkpoint-STEP``. Versions and steps compare as numbers; run folders
 without checkpoints, ``checkpoint-N-merged`` exports, the ``last-checkpoint`` link and incomplete
 checkpoints are never "the newest checkpoint".
+
+Complete is checked, not assumed (a killed run or a full disk leaves folders with cut files): the adapter config
+parses, the weights' header parses and the file holds every tensor's bytes, args.json (read by ms-swift for
+infer/export/resume) parses. ``--resume`` also needs trainer_state.json naming the folder's step, and whole
+optimizer/scheduler/RNG state files where present.
 """
 
 from __future__ import annotations
@@ -13,11 +18,11 @@ from pathlib import Path
 from typing import Any, Optional
 
 from swiftkit.errors import SwiftkitError
-from swiftkit.layout import CHECKPOINT_RE, LOGGING_JSONL, RUN_RE, merged_path
-from swiftkit.runs.progress import json_objects, step_of
+from swiftkit.layout import CHECKPOINT_RE, LOGGING_JSONL, RUN_RE, is_merged, merged_path
+from swiftkit.runs.integrity import ADAPTER_WEIGHTS, check_checkpoint, check_resume, merged_complete, merged_problem
+from swiftkit.runs.progress import RunSummary, json_objects, step_of
 
-ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
-MERGED_MARKERS = ("config.json",)
+__all__ = ["ADAPTER_WEIGHTS", "check_checkpoint", "check_resume", "merged_complete", "merged_problem"]
 
 
 @dataclass
@@ -26,9 +31,14 @@ class Checkpoint:
     step: int
     complete: bool
     problem: str = ""  # why it is incomplete
+    resume_problem: str = ""  # why --resume cannot continue from it
     mtime: float = 0.0
     loss: Optional[float] = None
     eval_loss: Optional[float] = None
+
+    @property
+    def resumable(self) -> bool:
+        return self.complete and not self.resume_problem
 
     @property
     def merged_path(self) -> Path:
@@ -57,37 +67,6 @@ class Run:
             if "last_model_checkpoint" in entry or "best_model_checkpoint" in entry:
                 return entry
         return {}
-
-
-def _nonempty(path: Path) -> bool:
-    try:
-        return path.is_file() and path.stat().st_size > 0
-    except OSError:
-        return False
-
-
-def merged_complete(path: Path) -> bool:
-    if not path.is_dir():
-        return False
-    weights = list(path.glob("*.safetensors")) + list(path.glob("*.bin"))
-    return all(_nonempty(path / m) for m in MERGED_MARKERS) and any(_nonempty(w) for w in weights)
-
-
-def check_checkpoint(path: Path, step: int) -> str:
-    """Empty string when complete, else the reason it is not."""
-    if not _nonempty(path / "adapter_config.json"):
-        return "adapter_config.json missing or empty"
-    if not any(_nonempty(path / w) for w in ADAPTER_WEIGHTS):
-        return "adapter weights missing or empty"
-    state_file = path / "trainer_state.json"
-    if state_file.exists():
-        try:
-            state = json.loads(state_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return "trainer_state.json unreadable"
-        if isinstance(state, dict) and state.get("global_step") not in (None, step):
-            return f"trainer_state.json says step {state.get('global_step')}, folder says {step}"
-    return ""
 
 
 def read_log(run_dir: Path) -> list[dict[str, Any]]:
@@ -122,22 +101,35 @@ def scan(output_dir: str | Path) -> list[Run]:
         match = RUN_RE.match(child.name)
         if not match or not child.is_dir() or child.is_symlink():
             continue
-        run = Run(path=child, version=int(match.group(1)), stamp=match.group(2))
-        for sub in child.iterdir():
-            cm = CHECKPOINT_RE.match(sub.name)
-            if not cm or sub.is_symlink() or not sub.is_dir():
-                continue
-            step = int(cm.group(1))
-            problem = check_checkpoint(sub, step)
-            run.checkpoints.append(
-                Checkpoint(path=sub, step=step, complete=not problem, problem=problem, mtime=sub.stat().st_mtime)
-            )
-        run.checkpoints.sort(key=lambda c: c.step)
-        run.log = read_log(child)
-        _attach_losses(run)
-        runs.append(run)
+        runs.append(read_run(child))
     runs.sort(key=lambda r: (r.version, r.stamp))
     return runs
+
+
+def read_run(folder: Path) -> Run:
+    """One run folder with its checkpoints (each checked) in step order and its logging.jsonl."""
+    match = RUN_RE.match(folder.name)
+    run = Run(path=folder, version=int(match.group(1)) if match else -1, stamp=match.group(2) if match else "")
+    for sub in folder.iterdir():
+        cm = CHECKPOINT_RE.match(sub.name)
+        if not cm or sub.is_symlink() or not sub.is_dir():
+            continue
+        step = int(cm.group(1))
+        problem = check_checkpoint(sub)
+        run.checkpoints.append(
+            Checkpoint(
+                path=sub,
+                step=step,
+                complete=not problem,
+                problem=problem,
+                resume_problem="" if problem else check_resume(sub, step),
+                mtime=sub.stat().st_mtime,
+            )
+        )
+    run.checkpoints.sort(key=lambda c: c.step)
+    run.log = read_log(folder)
+    _attach_losses(run)
+    return run
 
 
 def _logged(run: Run, key: str) -> Optional[Checkpoint]:
@@ -152,14 +144,14 @@ def _logged(run: Run, key: str) -> Optional[Checkpoint]:
     return None
 
 
-def latest(runs: list[Run]) -> Optional[Checkpoint]:
-    """The newest complete checkpoint: highest run version, then highest step."""
+def latest(runs: list[Run], for_resume: bool = False) -> Optional[Checkpoint]:
+    """The newest complete checkpoint (resumable, with ``for_resume``): highest run version, then highest step."""
     for run in reversed(runs):
         logged = _logged(run, "last_model_checkpoint")
-        complete = run.complete_checkpoints
-        if complete:
-            newest = complete[-1]
-            return logged if logged is not None and logged.step >= newest.step else newest
+        usable = [c for c in run.complete_checkpoints if c.resumable or not for_resume]
+        if usable:
+            newest = usable[-1]
+            return logged if logged in usable and logged.step >= newest.step else newest
     return None
 
 
@@ -194,27 +186,34 @@ def _best_from_state(run: Run) -> Optional[Checkpoint]:
     return None
 
 
-def resolve(output_dir: str | Path, which: str = "latest") -> Path:
-    """``latest``, ``best`` or a path -> a checkpoint folder; a one-line SwiftkitError when there is none."""
+def _none_complete(output_dir: str | Path, runs: list[Run], for_resume: bool = False) -> SwiftkitError:
+    broken = [c for r in runs for c in r.checkpoints if not c.complete or (for_resume and not c.resumable)]
+    if not broken:
+        return SwiftkitError(f"no complete checkpoint in {output_dir}; train first with 'swiftkit train --profile P'.")
+    newest = broken[-1]
+    what = "can be resumed" if for_resume else "is complete"
+    return SwiftkitError(
+        f"no checkpoint in {output_dir} {what}: {newest.path.name} of {newest.path.parent.name}: "
+        f"{newest.problem or newest.resume_problem}. Run 'swiftkit checkpoints' to see each one, or train again."
+    )
+
+
+def resolve(output_dir: str | Path, which: str = "latest", for_resume: bool = False) -> Path:
+    """``latest``, ``best`` or a path -> a complete checkpoint folder; a one-line SwiftkitError when there is none.
+
+    ``for_resume``: the newest checkpoint that ``--resume`` can continue from."""
     if which not in ("latest", "best"):
-        path = Path(which)
-        if not path.is_dir():
-            raise SwiftkitError(f"checkpoint {which} is not a folder; run 'swiftkit checkpoints' to list them.")
-        return path
+        return _given(Path(which))
     runs = scan(output_dir)
     if which == "latest":
-        found = latest(runs)
+        found = latest(runs, for_resume)
         if found is None:
-            raise SwiftkitError(
-                f"no complete checkpoint in {output_dir}; train first with 'swiftkit train --profile P'."
-            )
+            raise _none_complete(output_dir, runs, for_resume)
         return found.path
     found = best(runs)
     if found is None:
         if latest(runs) is None:
-            raise SwiftkitError(
-                f"no complete checkpoint in {output_dir}; train first with 'swiftkit train --profile P'."
-            )
+            raise _none_complete(output_dir, runs)
         raise SwiftkitError(
             f"no 'best' checkpoint in {output_dir}: evaluation never ran. Set train.split_dataset_ratio "
             "(e.g. --set train.split_dataset_ratio=0.1) to evaluate, or use --checkpoint latest."
@@ -222,11 +221,39 @@ def resolve(output_dir: str | Path, which: str = "latest") -> Path:
     return found.path
 
 
-def table(runs: list[Run]) -> list[dict[str, Any]]:
-    """One row per checkpoint (and per run without any), newest last, with latest/best marked."""
+def _given(path: Path) -> Path:
+    """A checkpoint given as a path: an adapter folder (checked like any other) or a merged model."""
+    if not path.is_dir():
+        raise SwiftkitError(f"checkpoint {path} is not a folder; run 'swiftkit checkpoints' to list them.")
+    problem = merged_problem(path) if is_merged(path) else check_checkpoint(path)
+    if problem:
+        raise SwiftkitError(
+            f"checkpoint {path} is incomplete: {problem}. Run 'swiftkit checkpoints' to list the complete ones."
+        )
+    return path
+
+
+def settle(summary: RunSummary) -> RunSummary:
+    """Name only complete checkpoints: ms-swift logs its last/best checkpoint even when writing it failed (a full
+    disk), so each is replaced by the run's newest complete checkpoint, or dropped."""
+    run = read_run(Path(summary.run_dir))
+    complete = {c.path.name: c for c in run.complete_checkpoints}
+    if summary.checkpoint is None or Path(summary.checkpoint).name not in complete:
+        newest = run.complete_checkpoints[-1] if run.complete_checkpoints else None
+        summary.checkpoint = str(newest.path) if newest else None
+    if summary.best_checkpoint is not None and Path(summary.best_checkpoint).name not in complete:
+        summary.best_checkpoint = None
+    return summary
+
+
+def table(runs: list[Run], run_states: Optional[dict[str, str]] = None) -> list[dict[str, Any]]:
+    """One row per checkpoint (and per run without any), newest last, with latest/best marked; ``run_states``
+    (run folder -> its true state, see runs.state) fills each row's ``run_status``."""
     newest, top = latest(runs), best(runs)
     rows: list[dict[str, Any]] = []
+    states = run_states or {}
     for run in runs:
+        status = states.get(str(run.path))
         if not run.checkpoints:
             rows.append(
                 {
@@ -240,7 +267,8 @@ def table(runs: list[Run]) -> list[dict[str, Any]]:
                     "merged": False,
                     "latest": False,
                     "best": False,
-                    "note": "no checkpoint (failed or interrupted run)",
+                    "run_status": status,
+                    "note": f"no checkpoint ({status or 'failed or interrupted'} run)",
                 }
             )
         for ck in run.checkpoints:
@@ -256,7 +284,8 @@ def table(runs: list[Run]) -> list[dict[str, Any]]:
                     "merged": ck.merged,
                     "latest": newest is not None and ck.path == newest.path,
                     "best": top is not None and ck.path == top.path,
-                    "note": ck.problem,
+                    "run_status": status,
+                    "note": ck.problem or (f"cannot resume: {ck.resume_problem}" if ck.resume_problem else ""),
                 }
             )
     return rows

@@ -6,6 +6,8 @@ swiftkit/ms-swift/torch, each dataset's source, hash and counts, start/end time 
 
 from __future__ import annotations
 
+import errno
+import json
 import os
 import platform
 import sys
@@ -17,8 +19,9 @@ from typing import Any, Optional
 from swiftkit import __version__
 from swiftkit.config.profiles import LoadedProfile
 from swiftkit.data.prepare import PreparedEntry
-from swiftkit.fsutil import atomic_write_json
+from swiftkit.fsutil import atomic_write_text
 from swiftkit.layout import MANIFEST
+from swiftkit.runs.lock import start_time
 from swiftkit.swift.render import Command
 
 ENV_KEYS = (
@@ -72,23 +75,58 @@ def build(lp: LoadedProfile, command: Command, data: list[PreparedEntry], kind: 
         "status": "running",
         "exit_code": None,
         "pid": os.getpid(),
+        "pid_start": start_time(os.getpid()),
     }
 
 
+RESERVE = 16 * 1024  # bytes of trailing spaces kept in the file, so it can still be closed on a full disk
+
+
 def write(run_dir: Path, manifest: dict[str, Any]) -> Path:
-    return atomic_write_json(run_dir / MANIFEST, manifest)
+    """Write the manifest atomically, padded with spaces (valid JSON) that a full disk can later be written over."""
+    text = json.dumps(manifest, ensure_ascii=False, indent=2) + "\n"
+    padded = text + " " * RESERVE + "\n"
+    path = run_dir / MANIFEST
+    try:
+        return atomic_write_text(path, padded)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT) or not _overwrite(path, text.encode("utf-8")):
+            raise
+        return path
 
 
-def finish(run_dir: Path, manifest: dict[str, Any], exit_code: int, status: str, **extra: Any) -> dict[str, Any]:
-    manifest = {**manifest, "ended": now_iso(), "exit_code": exit_code, "status": status, **extra}
+def _overwrite(path: Path, data: bytes) -> bool:
+    """Write ``data`` over the file's own (already allocated) bytes, padding with spaces: needs no free block."""
+    try:
+        with open(path, "r+b") as handle:
+            size = handle.seek(0, 2)
+            if len(data) > size:
+                return False
+            handle.seek(0)
+            handle.write(data + b" " * (size - len(data)))
+            handle.flush()
+            os.fsync(handle.fileno())
+        return True
+    except OSError:
+        return False
+
+
+def update(run_dir: Path, manifest: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    manifest = {**manifest, **fields}
     write(run_dir, manifest)
     return manifest
 
 
-def read(run_dir: Path) -> Optional[dict[str, Any]]:
-    import json
+def finish(
+    run_dir: Path, manifest: dict[str, Any], exit_code: Optional[int], status: str, **extra: Any
+) -> dict[str, Any]:
+    """Close the manifest: end time, exit code, status (ok | failed | interrupted) and what else is known."""
+    return update(run_dir, manifest, **{"ended": now_iso(), "exit_code": exit_code, "status": status, **extra})
 
+
+def read(run_dir: Path) -> Optional[dict[str, Any]]:
     try:
-        return json.loads((run_dir / MANIFEST).read_text(encoding="utf-8"))
+        value = json.loads((run_dir / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    return value if isinstance(value, dict) else None

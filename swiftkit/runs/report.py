@@ -10,6 +10,7 @@ from swiftkit.fsutil import replacing
 from swiftkit.layout import LOGGING_JSONL, LOSS_PLOT
 from swiftkit.runs import checkpoints, manifest
 from swiftkit.runs.progress import RunSummary, read_events, summarise
+from swiftkit.runs.state import reconcile
 
 
 def newest_run(output_dir: str | Path) -> Path:
@@ -22,18 +23,10 @@ def newest_run(output_dir: str | Path) -> Path:
 def summary_of(run_dir: Path) -> RunSummary:
     if not (run_dir / LOGGING_JSONL).is_file():
         raise SwiftkitError(f"{run_dir} has no logging.jsonl; give a run folder (OUTPUT/vN-YYYYMMDD-HHMMSS).")
+    status = reconcile(run_dir).status  # a run whose swiftkit is gone is not "running" forever
     record = manifest.read(run_dir) or {}
-    summary = summarise(
-        run_dir,
-        read_events(run_dir),
-        record.get("status", "unknown"),
-        record.get("exit_code"),
-        record.get("wall_seconds"),
-    )
-    if summary.checkpoint is None:
-        found = checkpoints.latest([r for r in checkpoints.scan(run_dir.parent) if r.path == run_dir])
-        summary.checkpoint = str(found.path) if found else None
-    return summary
+    summary = summarise(run_dir, read_events(run_dir), status, record.get("exit_code"), record.get("wall_seconds"))
+    return checkpoints.settle(summary)
 
 
 def plot(summary: RunSummary, out: Path) -> Path:

@@ -51,13 +51,18 @@ def estimate(profile: Profile, free: Optional[int] = None) -> Optional[DiskEstim
     return DiskEstimate(checkpoint, kept, merged, total, available if free is None else free, str(folder))
 
 
-def gib(n: int) -> str:
-    return f"{n / 1024**3:.2f} GiB"
+def size(n: float) -> str:
+    """Bytes in the unit that shows the difference: GiB, MiB or KiB, with enough digits."""
+    for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2)):
+        if n >= scale:
+            return f"{n / scale:.2f} {unit}"
+    return f"{n / 1024:.1f} KiB"
 
 
 def refusal(e: DiskEstimate) -> str:
     return (
-        f"not enough disk space in {e.folder}: the run needs about {gib(e.total_bytes)} "
-        f"({e.checkpoints_kept} checkpoints x {gib(e.checkpoint_bytes)} + merged model {gib(e.merged_bytes)}), "
-        f"{gib(e.free_bytes)} is free. Free some space, lower train.save_total_limit, or change output_dir."
+        f"not enough disk space in {e.folder}: the run needs about {size(e.total_bytes)} "
+        f"({e.checkpoints_kept} checkpoints x {size(e.checkpoint_bytes)} + merged model {size(e.merged_bytes)}; "
+        f"{size(e.total_bytes * MARGIN)} with a {round((MARGIN - 1) * 100)}% margin) and {size(e.free_bytes)} is free. "
+        "Free some space, lower train.save_total_limit, or change output_dir."
     )

@@ -15,8 +15,8 @@ from swiftkit.config.schema import Profile
 from swiftkit.data.resolve import ResolvedRun
 from swiftkit.errors import SwiftkitError
 from swiftkit.fsutil import shown_path
-from swiftkit.layout import is_merged
-from swiftkit.model.locate import model_path
+from swiftkit.layout import is_merged, partial_merged_path
+from swiftkit.model.locate import is_local_path, model_path
 from swiftkit.swift.version import SwiftFlavor
 
 
@@ -76,12 +76,19 @@ class ArgvBuilder:
         return self
 
 
+GUARD_DIR = Path(__file__).resolve().parents[1] / "resources" / "guard"  # holds the guard's sitecustomize.py
+GUARD_SWITCH = "SWIFTKIT_REMOTE_CODE"
+
+
 def environment(profile: Profile) -> dict[str, str]:
-    """CUDA_VISIBLE_DEVICES pins the profile's one GPU; a CPU profile hides every GPU."""
-    return {"CUDA_VISIBLE_DEVICES": str(profile.gpu.device) if profile.gpu else ""}
-
-
-NO_REMOTE_CODE = Path(__file__).resolve().parents[1] / "plugins" / "no_remote_code.py"
+    """CUDA_VISIBLE_DEVICES pins the profile's one GPU; a CPU profile hides every GPU. Unless the profile trusts
+    remote code, the remote-code guard goes first on the child's PYTHONPATH (the runner keeps the user's after it)
+    and is switched on: no Python shipped with a model, tokenizer or adapter is imported by ms-swift's processes."""
+    env = {"CUDA_VISIBLE_DEVICES": str(profile.gpu.device) if profile.gpu else ""}
+    if not profile.model.trust_remote_code:
+        env[GUARD_SWITCH] = "off"
+        env["PYTHONPATH"] = shown_path(str(GUARD_DIR))
+    return env
 
 
 SERVE_PLUGIN = Path(__file__).resolve().parents[1] / "plugins" / "serve.py"
@@ -93,23 +100,27 @@ def _model_flags(
     b.add("--model", model or model_path(profile))
     b.add("--model_type", profile.model.model_type)
     b.add("--template", profile.model.template)
-    _plugins(b, profile, flavor, plugins)
+    if plugins and flavor.plugin_flag:  # swiftkit's own plugins (shipped with it, so the guard lets them load)
+        b.add_list(flavor.plugin_flag, [shown_path(str(f)) for f in plugins])
 
 
-def _plugins(b: ArgvBuilder, profile: Profile, flavor: SwiftFlavor, extra: tuple[Path, ...] = ()) -> None:
-    files = [] if profile.model.trust_remote_code else [NO_REMOTE_CODE]
-    files += extra
-    if files and flavor.plugin_flag:
-        b.add_list(flavor.plugin_flag, [shown_path(str(f)) for f in files])
-
-
-def remote_code_note(profile: Profile, flavor: SwiftFlavor) -> str:
-    """What `plan` says about remote code."""
+def remote_code_note(profile: Profile, shipped: list[str]) -> str:
+    """What `plan` says about remote code: what is enforced, and what the pre-flight found (``shipped``: the code
+    files a local model folder carries)."""
     if profile.model.trust_remote_code:
-        return "remote code: ALLOWED (model.trust_remote_code: true) - the model folder's Python code may run"
-    if flavor.plugin_flag:
-        return "remote code: off (swiftkit's plugin makes ms-swift load with trust_remote_code=False)"
-    return f"remote code: ms-swift {flavor.version} decides (swiftkit can only turn it off on 4.x)"
+        return "remote code: ALLOWED (model.trust_remote_code: true) - Python shipped with the model may run"
+    found = (
+        f"the model folder ships code ({', '.join(shipped)}): train, infer and export refuse to start"
+        if shipped
+        else "the pre-flight found no code in the local model folder"
+        if is_local_path(model_path(profile))
+        else "a hub model's code is refused when ms-swift loads it"
+    )
+    return (
+        f"remote code: off - enforced in every ms-swift process by swiftkit's import guard ({GUARD_SWITCH}=off, "
+        f"PYTHONPATH): transformers' dynamic modules, transformers_modules and unlisted external plugins are refused; "
+        f"{found}"
+    )
 
 
 def render_sft(run: ResolvedRun, flavor: SwiftFlavor) -> Command:
@@ -249,13 +260,13 @@ def render_deploy(profile: Profile, flavor: SwiftFlavor, checkpoint: Optional[st
     return Command(b.argv, env)
 
 
-def render_export(profile: Profile, flavor: SwiftFlavor, checkpoint: str, overwrite: bool = False) -> Command:
-    """``swift export --merge_lora``: writes ``<checkpoint>-merged`` next to the checkpoint."""
+def render_export(profile: Profile, flavor: SwiftFlavor, checkpoint: str) -> Command:
+    """``swift export --merge_lora`` into a temporary sibling of ``<checkpoint>-merged`` (``.…-merged.partial``),
+    which swiftkit renames into place only once it is complete (see jobs.export)."""
     b = ArgvBuilder("swift", "export")
     _model_flags(b, profile, flavor)
     b.add("--adapters", shown_path(checkpoint))
     b.add("--torch_dtype", profile.train.torch_dtype)
     b.add("--merge_lora", profile.export.merge_lora)
-    if overwrite:
-        b.add("--exist_ok", True)
+    b.add("--output_dir", shown_path(str(partial_merged_path(Path(checkpoint)))))
     return Command(b.argv, environment(profile))

@@ -1,4 +1,5 @@
-"""Starting ms-swift: argv lists only (no shell), its own process group, clean stop on Ctrl-C/SIGTERM."""
+"""Starting ms-swift: argv lists only (no shell), its own session, output straight to a file, clean stop on
+Ctrl-C/SIGTERM."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from typing import Optional, TextIO
 
 from swiftkit.errors import SwiftkitError
 from swiftkit.swift.render import Command
+
+INSTALL_HINT = 'install ms-swift with pip install "swiftkit[train]"'
 
 INTERRUPTED = 130
 GRACE_SECONDS = 20.0
@@ -99,23 +102,52 @@ def stop_group(
             signal.signal(sig, handler)
 
 
-def run(
-    command: Command,
+def child_env(command: Command) -> dict[str, str]:
+    """The child's environment: ours, the command's, unbuffered output. A PYTHONPATH the command sets (the
+    remote-code guard) goes first, made absolute, and the user's own PYTHONPATH is kept after it."""
+    env = {**os.environ, **command.env, "PYTHONUNBUFFERED": "1"}
+    if "PYTHONPATH" in command.env:
+        ours = [os.path.abspath(p) for p in command.env["PYTHONPATH"].split(os.pathsep) if p]
+        theirs = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+        env["PYTHONPATH"] = os.pathsep.join(ours + [p for p in theirs if os.path.abspath(p) not in ours])
+    return env
+
+
+def start(command: Command, log_path: Path, pass_fds: tuple[int, ...] = ()) -> subprocess.Popen[bytes]:
+    """Start ``command`` in its own session with its output going straight to ``log_path``.
+
+    No pipe joins it to swiftkit, so losing swiftkit (SIGKILL, a closed terminal's SIGHUP, a dropped SSH session)
+    does not kill it: it never writes to a reader that is gone, and the terminal's signals do not reach its session.
+    """
+    env = child_env(command)
+    argv = resolved_argv(command, env)
+    try:
+        with open(log_path, "ab") as log:  # the child has its own copy of the descriptor
+            return subprocess.Popen(
+                argv,
+                env=env,
+                start_new_session=True,  # our own session and process group: we stop all of it, the terminal does not
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                pass_fds=pass_fds,  # e.g. the run lock: held by ms-swift as long as it runs
+            )
+    except OSError as exc:
+        raise SwiftkitError(
+            f'could not start {argv[0]}: {exc.strerror}; install ms-swift with pip install "swiftkit[train]".'
+        ) from None
+
+
+def wait(
+    proc: subprocess.Popen[bytes],
     *,
     log_path: Optional[Path] = None,
     echo: Optional[TextIO] = None,
-    on_line: Optional[Callable[[str], None]] = None,
-    on_start: Optional[Callable[[int], None]] = None,
     grace: float = GRACE_SECONDS,
-    pass_fds: tuple[int, ...] = (),
 ) -> int:
-    """Run ``command`` and return its exit code (130 when interrupted).
+    """Wait for a started child and return its exit code; Ctrl-C or SIGTERM stop its whole group (130).
 
-    Output goes to the terminal unless ``log_path`` is given; then it is written there, and also to ``echo``
-    and ``on_line`` when given.
-    """
-    env = {**os.environ, **command.env, "PYTHONUNBUFFERED": "1"}
-    argv = resolved_argv(command, env)
+    With ``echo``, what the child writes to ``log_path`` is copied there as it comes."""
     previous = signal.getsignal(signal.SIGTERM)
 
     def on_term(signum: int, frame: object) -> None:
@@ -124,40 +156,80 @@ def run(
     in_main = threading.current_thread() is threading.main_thread()
     if in_main:
         signal.signal(signal.SIGTERM, on_term)
-    log = open(log_path, "ab") if log_path is not None else None
+    follower = Echo(log_path, echo) if echo is not None and log_path is not None else None
     try:
         try:
-            proc = subprocess.Popen(
-                argv,
-                env=env,
-                start_new_session=True,  # our own process group: we stop all of it, the terminal does not
-                stdout=subprocess.PIPE if log is not None else None,
-                stderr=subprocess.STDOUT if log is not None else None,
-                pass_fds=pass_fds,  # e.g. the run lock: held by ms-swift as long as it runs
-            )
-        except OSError as exc:
-            raise SwiftkitError(
-                f'could not start {argv[0]}: {exc.strerror}; install ms-swift with pip install "swiftkit[train]".'
-            ) from None
-        if on_start is not None:
-            on_start(proc.pid)
-        try:
-            if log is not None and proc.stdout is not None:
-                for raw in iter(proc.stdout.readline, b""):
-                    log.write(raw)
-                    log.flush()
-                    line = raw.decode("utf-8", errors="replace")
-                    if echo is not None:
-                        echo.write(line)
-                        echo.flush()
-                    if on_line is not None:
-                        on_line(line)
             return proc.wait()
         except (KeyboardInterrupt, _Terminated):
             stop_group(proc, grace)
             return INTERRUPTED
+        except BaseException:
+            stop_group(proc, 5.0)  # a crash of swiftkit itself leaves no orphan behind
+            raise
     finally:
-        if log is not None:
-            log.close()
+        if follower is not None:
+            follower.stop()
         if in_main:
             signal.signal(signal.SIGTERM, previous)
+
+
+class Echo:
+    """Copies what is appended to a file (all of it, with ``from_start``) to a stream, from a thread, until
+    stopped (then the rest)."""
+
+    def __init__(self, path: Path, out: TextIO, poll: float = 0.2, from_start: bool = False) -> None:
+        self.path, self.out, self.poll = path, out, poll
+        self.offset = path.stat().st_size if path.exists() and not from_start else 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.poll):
+            self._copy()
+
+    def _copy(self) -> None:
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(self.offset)
+                data = handle.read()
+        except OSError:
+            return
+        if data:
+            self.offset += len(data)
+            self.out.write(data.decode("utf-8", errors="replace"))
+            self.out.flush()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._copy()
+
+
+def run(
+    command: Command,
+    *,
+    log_path: Optional[Path] = None,
+    echo: Optional[TextIO] = None,
+    on_start: Optional[Callable[[int], None]] = None,
+    grace: float = GRACE_SECONDS,
+    pass_fds: tuple[int, ...] = (),
+) -> int:
+    """Run ``command`` and return its exit code (130 when interrupted).
+
+    With ``log_path`` its output goes to that file (and is copied to ``echo`` when given); without, to the terminal
+    (interactive chat)."""
+    if log_path is not None:
+        proc = start(command, log_path, pass_fds)
+    else:
+        env = child_env(command)
+        argv = resolved_argv(command, env)
+        try:
+            proc = subprocess.Popen(argv, env=env, start_new_session=True, pass_fds=pass_fds)
+        except OSError as exc:
+            raise SwiftkitError(
+                f'could not start {argv[0]}: {exc.strerror}; install ms-swift with pip install "swiftkit[train]".'
+            ) from None
+    if on_start is not None:
+        on_start(proc.pid)
+    return wait(proc, log_path=log_path, echo=echo, grace=grace)

@@ -24,7 +24,7 @@ class SwiftFlavor:
     major: int
     tuner_flag: str  # --train_type (3.x) / --tuner_type (4.x)
     infer_backend: str  # "pt" (3.x) / "transformers" (4.x)
-    plugin_flag: str | None = None  # --external_plugins (4.x): how swiftkit turns off remote code
+    plugin_flag: str | None = None  # --external_plugins (4.x): swiftkit's own plugins (the serve plugin)
     installed: bool = True  # False: ms-swift is not installed and this is the newest supported version, assumed
 
 

@@ -1,0 +1,143 @@
+"""swiftkit's remote-code guard, put first on the PYTHONPATH of every ms-swift process swiftkit starts while the
+profile keeps ``model.trust_remote_code: false`` (with ``SWIFTKIT_REMOTE_CODE=off``; any other value leaves it
+inert). Python imports ``sitecustomize`` at start-up in every interpreter, torchrun ranks and workers included, so
+the guarantee holds below ms-swift, whatever ms-swift passes as ``trust_remote_code``:
+
+- ``transformers.dynamic_module_utils`` is patched right after its body runs (before any ``from … import`` binds
+  its names): ``resolve_trust_remote_code`` answers False, so auto classes use their built-in class (auto_map and
+  ``custom_generate/`` are ignored) and refuse when there is none; the functions that copy or import shipped code
+  raise. Imports of ``transformers_modules.*`` (a stale modules cache) are refused.
+- ms-swift ``external_plugins`` (which an adapter's or model's ``args.json`` can name) are refused unless listed
+  in ``SWIFTKIT_ALLOWED_PLUGINS`` (os.pathsep-separated) or shipped with swiftkit.
+- A model folder on ``sys.path`` (e.g. the current folder) never supplies a module.
+
+A refusal is a RuntimeError (fallback handlers that catch ImportError/OSError do not swallow it) whose message names
+the file and says how to allow it. The next ``sitecustomize`` on sys.path still runs. Standard library only.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from importlib.machinery import PathFinder, all_suffixes
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from importlib.machinery import ModuleSpec
+    from types import ModuleType
+    from typing import Any
+
+_HERE = os.path.dirname(os.path.realpath(__file__))
+_HINT = "set model.trust_remote_code: true in the profile to allow it"
+# swiftkit's own plugin: checkpoints trained by earlier swiftkit versions name it in their args.json
+_SHIPPED_PLUGINS = {os.path.realpath(os.path.join(_HERE, "..", "..", "plugins", "no_remote_code.py"))}
+_WEIGHTS = ("tokenizer_config.json", "model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+
+
+class RemoteCodeRefused(RuntimeError):
+    pass
+
+
+def _refuse(what: object, hint: str = _HINT) -> RemoteCodeRefused:
+    return RemoteCodeRefused(f"swiftkit: refusing to import code shipped with the model ({what}); {hint}")
+
+
+def _patch_transformers(m: ModuleType) -> None:
+    def resolve_trust_remote_code(
+        trust: Any, model_name: Any, has_local_code: bool = False, has_remote_code: bool = False, *a: Any, **k: Any
+    ) -> bool:
+        if has_remote_code and not has_local_code:
+            raise _refuse(model_name)
+        return False  # the built-in class is used; auto_map and custom_generate/ are ignored
+
+    def get_class_from_dynamic_module(
+        class_reference: str, pretrained_model_name_or_path: Any = None, *a: Any, **k: Any
+    ) -> type:
+        raise _refuse(f"{pretrained_model_name_or_path}: {class_reference}")
+
+    def get_cached_module_file(pretrained_model_name_or_path: Any, module_file: str = "?", *a: Any, **k: Any) -> str:
+        raise _refuse(os.path.join(str(pretrained_model_name_or_path), module_file))
+
+    def get_class_in_module(class_name: str, module_path: Any = "?", *a: Any, **k: Any) -> type:
+        raise _refuse(f"{module_path}: {class_name}")
+
+    for fn in (resolve_trust_remote_code, get_class_from_dynamic_module, get_cached_module_file, get_class_in_module):
+        setattr(m, fn.__name__, fn)
+
+
+def _patch_swift_utils(m: ModuleType) -> None:
+    original: Callable[[str], ModuleType] = vars(m)["import_external_file"]
+    allowed = {os.path.realpath(p) for p in os.environ.get("SWIFTKIT_ALLOWED_PLUGINS", "").split(os.pathsep) if p}
+    allowed |= _SHIPPED_PLUGINS
+
+    def import_external_file(file_path: str) -> ModuleType:
+        if os.path.realpath(os.path.expanduser(file_path)) not in allowed:
+            raise _refuse(f"ms-swift external plugin {file_path}", "list it in SWIFTKIT_ALLOWED_PLUGINS to allow it")
+        return original(file_path)
+
+    vars(m)["import_external_file"] = import_external_file
+
+
+_PATCHES: dict[str, Callable[[ModuleType], None]] = {
+    "transformers.dynamic_module_utils": _patch_transformers,
+    "swift.utils.utils": _patch_swift_utils,
+}
+
+
+class _PatchingLoader:  # delegates to the real loader, then patches the freshly executed module
+    def __init__(self, inner: Any, patch: Callable[[ModuleType], None]) -> None:
+        self._inner, self._patch = inner, patch
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def exec_module(self, module: ModuleType) -> None:
+        self._inner.exec_module(module)
+        self._patch(module)
+
+
+class _Guard:  # sys.meta_path[0]
+    def find_spec(self, name: str, path: Sequence[str] | None, target: Any = None) -> ModuleSpec | None:
+        if name == "transformers_modules" or name.startswith("transformers_modules."):
+            raise _refuse(name)
+        spec = PathFinder.find_spec(name, path, target) if name in _PATCHES else None
+        if spec is not None and spec.loader is not None:
+            spec.loader = _PatchingLoader(spec.loader, _PATCHES[name])  # type: ignore[assignment]
+        return spec
+
+
+class _ModelDirFinder:  # sys.path_hooks[0]: a model folder on sys.path refuses instead of supplying modules
+    def __init__(self, entry: str) -> None:
+        self.folder = os.path.abspath(entry or os.curdir)
+        if not (
+            os.path.isfile(os.path.join(self.folder, "config.json"))
+            and any(os.path.isfile(os.path.join(self.folder, n)) for n in _WEIGHTS)
+        ):
+            raise ImportError  # not a model folder: the next path hook (FileFinder) takes it
+
+    def find_spec(self, name: str, target: Any = None) -> ModuleSpec | None:
+        leaf = name.rpartition(".")[2]
+        if any(os.path.exists(os.path.join(self.folder, leaf + s)) for s in ("", *all_suffixes())):
+            raise _refuse(os.path.join(self.folder, leaf))
+        return None
+
+
+def _chain() -> None:  # exec the next sitecustomize on sys.path after this folder
+    real = [os.path.realpath(p or os.curdir) for p in sys.path]
+    if _HERE in real:
+        after = [p for p, r in zip(sys.path, real, strict=True) if r != _HERE][real.index(_HERE) :]
+        spec = PathFinder.find_spec("sitecustomize", after)
+        if spec is not None and spec.loader is not None:
+            import importlib.util
+
+            sys.modules["_swiftkit_next_sitecustomize"] = module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+
+
+if os.environ.get("SWIFTKIT_REMOTE_CODE") == "off":
+    for _name in set(_PATCHES) & set(sys.modules):  # imported (e.g. by a .pth) before site ran: patch late
+        _PATCHES[_name](sys.modules[_name])
+    sys.meta_path.insert(0, _Guard())
+    sys.path_hooks.insert(0, _ModelDirFinder)
+_chain()

@@ -1,0 +1,120 @@
+"""The true state of a run, also when the process that started it is gone.
+
+A manifest says ``running`` until swiftkit closes it; swiftkit may be killed, or detached on purpose, while
+ms-swift trains on. So a ``running`` manifest is checked against its processes (pid and start time, of swiftkit
+and of ms-swift) and, once none is alive, closed from ``logging.jsonl``: ms-swift's last line names the final
+checkpoint only when training finished (``ok``); without it the run ``failed``. Used by ``status``,
+``checkpoints``, ``report``, ``logs`` and the lock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Optional
+
+from swiftkit.layout import LOCK_NAME, LOGGING_JSONL, TRAIN_LOG
+from swiftkit.runs import checkpoints, manifest
+from swiftkit.runs.lock import alive, is_locked
+from swiftkit.runs.progress import RunSummary, read_events, summarise, tail
+
+RUNNING = "running"
+
+
+@dataclass
+class RunState:
+    run_dir: str
+    status: str  # running | ok | failed | interrupted | unknown
+    note: str = ""  # how the status is known, when it is not swiftkit's own record
+    pid: Optional[int] = None  # the live ms-swift (or swiftkit) process of a running run
+    steps: Optional[int] = None
+    max_steps: Optional[int] = None
+    checkpoint: Optional[str] = None  # the newest complete checkpoint
+    started: Optional[str] = None
+    ended: Optional[str] = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def live_pid(record: dict[str, Any], run_dir: Path) -> Optional[int]:
+    """The pid of a process of this run that still runs: ms-swift first, then swiftkit; None when none does."""
+    if alive(record.get("swift_pid"), record.get("swift_start")):
+        return int(record["swift_pid"])
+    if alive(record.get("pid"), record.get("pid_start")):
+        return int(record["pid"])
+    if record.get("swift_pid") is None and is_locked(run_dir.parent / LOCK_NAME):
+        # ms-swift started but its pid never reached the manifest (a full disk): the run lock it holds says it lives
+        return -1
+    return None
+
+
+def reconcile(run_dir: Path, write: bool = True) -> RunState:
+    """The run's true state; a ``running`` manifest whose processes are all gone is closed (when ``write``)."""
+    record = manifest.read(run_dir)
+    events = read_events(run_dir)
+    done = any(e.kind == "final" for e in events)
+    summary = checkpoints.settle(summarise(run_dir, events, "unknown", None))
+    state = RunState(
+        str(run_dir),
+        "unknown",
+        steps=summary.steps,
+        max_steps=summary.max_steps,
+        checkpoint=summary.checkpoint,
+    )
+    if record is None:
+        state.note = "no swiftkit manifest"
+        if done:
+            state.status = "ok"
+        return state
+    state.started, state.ended = record.get("started"), record.get("ended")
+    state.status = str(record.get("status", "unknown"))
+    if state.status != RUNNING:
+        state.note = str(record.get("reconciled", ""))
+        return state
+    pid = live_pid(record, run_dir)
+    if pid is not None:
+        state.pid = pid if pid > 0 else None
+        return state
+    state.status, state.note = verdict(summary, done, tail(run_dir / TRAIN_LOG, 30))
+    state.ended = _mtime_iso(run_dir / LOGGING_JSONL) or _mtime_iso(run_dir / TRAIN_LOG) or state.started
+    if write:
+        try:
+            manifest.finish(
+                run_dir,
+                record,
+                None,
+                state.status,
+                ended=state.ended,
+                reconciled=state.note,
+                last_checkpoint=summary.checkpoint,
+                final_loss=summary.final_loss,
+                peak_memory_gib=summary.peak_memory_gib,
+            )
+        except OSError:
+            pass  # read-only or full: the state is still reported, just not recorded
+    return state
+
+
+def verdict(summary: RunSummary, done: bool, log_tail: str = "") -> tuple[str, str]:
+    """(status, note) of a run whose processes are all gone, from what it logged; ``done``: ms-swift wrote its
+    final line (the last/best checkpoint), which it does only when training ended normally."""
+    if done:
+        return "ok", "finished after its swiftkit process was gone (from logging.jsonl)"
+    where = f" at step {summary.steps}/{summary.max_steps}" if summary.steps else " before its first step"
+    if "KeyboardInterrupt" in log_tail:  # stopped with kill -INT (what Ctrl-C sends)
+        return "interrupted", f"stopped{where} (KeyboardInterrupt in its log)"
+    return "failed", f"its processes ended{where} without ms-swift's final log line"
+
+
+def _mtime_iso(path: Path) -> Optional[str]:
+    try:
+        return datetime.fromtimestamp(path.stat().st_mtime, UTC).astimezone().isoformat(timespec="seconds")
+    except OSError:
+        return None
+
+
+def states(output_dir: str | Path, write: bool = True) -> list[RunState]:
+    """Every run of an output folder, oldest first, with its true state."""
+    return [reconcile(run.path, write) for run in checkpoints.scan(output_dir)]
