@@ -362,13 +362,23 @@ def row5(b: Bench) -> dict[str, Any]:
     }
     again = b.cli("export", "--profile", str(p))
     res["killed_after_weights"]["export_again"] = first(again["out"]) or first(again["err"], "Error")
-    before = (merged / "model.safetensors").stat().st_ino if (merged / "model.safetensors").exists() else None
+    # the exact state (killed between the weights and the tokenizer; too quick to hit with the tiny model)
+    if not (merged / "model.safetensors").exists():
+        b.cli("export", "--profile", str(p))
+    for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
+        (merged / name).unlink(missing_ok=True)
+    rows = json.loads(b.cli("checkpoints", "--profile", str(p), "--json")["out"])
+    planted: dict[str, Any] = {"checkpoints_says_merged": any(r["merged"] for r in rows)}
+    planted["export"] = first(b.cli("export", "--profile", str(p))["out"])
+    before = (merged / "model.safetensors").stat().st_ino
     forced = b.cli("export", "--profile", str(p), "--force")
-    res["force"] = {
+    planted["export --force"] = {
         "rc": forced["rc"],
-        "remerged": (merged / "model.safetensors").exists() and (merged / "model.safetensors").stat().st_ino != before,
+        "said": first(forced["out"]),
+        "remerged": (merged / "model.safetensors").stat().st_ino != before,
         "tokenizer_present": (merged / "tokenizer_config.json").exists(),
     }
+    res["weights_without_tokenizer"] = planted
     answered = b.cli("infer", "--profile", str(p), "--merged", "--prompt", "Who are you?")
     res["infer_merged"] = {"rc": answered["rc"], "error": first(answered["err"], "Error:")}
     single = digest(merged)
