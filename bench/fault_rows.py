@@ -188,6 +188,7 @@ def row2(b: Bench) -> dict[str, Any]:
             pid, fd = pty.fork()
             if pid == 0:
                 os.chdir(b.work)
+                signal.signal(signal.SIGHUP, signal.SIG_DFL)  # as in a login shell, even when run under nohup
                 os.execve(PY, [PY, "-m", "swiftkit", "train", "--profile", str(p)], b.env)
             deadline = time.monotonic() + 300
             while True:
@@ -201,7 +202,7 @@ def row2(b: Bench) -> dict[str, Any]:
             os.close(fd)  # the terminal hangs up
             _, code = os.waitpid(pid, 0)
             killed_pid = pid
-            res["swiftkit_died_of_SIGHUP"] = os.WIFSIGNALED(code) and os.WTERMSIG(code) == signal.SIGHUP
+            hup = os.WIFSIGNALED(code) and os.WTERMSIG(code) == signal.SIGHUP
         t0 = time.monotonic()
         probe = "import sys\nfrom swiftkit.runs.lock import RunLock\nRunLock(sys.argv[1]).acquire().release()"
         lock = subprocess.run([PY, "-c", probe, str(out)], env=b.env, capture_output=True, text=True)
@@ -215,6 +216,7 @@ def row2(b: Bench) -> dict[str, Any]:
         except ValueError:
             rstatus = first(report["err"])
         res[how] = {
+            "swiftkit_died": "yes (SIGKILL)" if how == "SIGKILL" else f"{'yes' if hup else 'NO'} (SIGHUP)",
             "ms_swift_lived_s_after": round(time.monotonic() - t0, 1),
             "training_completed": any("train_runtime" in x for x in lines),
             "last_step": steps[-1] if steps else None,
