@@ -2,9 +2,9 @@
 
 A manifest says ``running`` until swiftkit closes it; swiftkit may be killed, or detached on purpose, while
 ms-swift trains on. So a ``running`` manifest is checked against its processes (pid and start time, of swiftkit
-and of ms-swift) and, once none is alive, closed from ``logging.jsonl``: ms-swift's last line names the final
-checkpoint only when training finished (``ok``); without it the run ``failed``. Used by ``status``,
-``checkpoints``, ``report``, ``logs`` and the lock.
+and of ms-swift) and, once none is alive, closed from ``logging.jsonl``: ms-swift logs ``train_runtime`` only when
+the training loop ran to its end (``ok``); without it the run ``failed`` (``interrupted`` when its log ends in a
+KeyboardInterrupt). Used by ``status``, ``checkpoints``, ``report``, ``logs`` and the lock.
 """
 
 from __future__ import annotations
@@ -54,7 +54,9 @@ def reconcile(run_dir: Path, write: bool = True) -> RunState:
     """The run's true state; a ``running`` manifest whose processes are all gone is closed (when ``write``)."""
     record = manifest.read(run_dir)
     events = read_events(run_dir)
-    done = any(e.kind == "final" for e in events)
+    # ms-swift writes its last line (last/best checkpoint) in a `finally`, also after a crash or a kill; the
+    # train_runtime line comes only when the training loop ran to its end
+    done = any(e.kind == "summary" for e in events)
     summary = checkpoints.settle(summarise(run_dir, events, "unknown", None))
     state = RunState(
         str(run_dir),
@@ -98,14 +100,14 @@ def reconcile(run_dir: Path, write: bool = True) -> RunState:
 
 
 def verdict(summary: RunSummary, done: bool, log_tail: str = "") -> tuple[str, str]:
-    """(status, note) of a run whose processes are all gone, from what it logged; ``done``: ms-swift wrote its
-    final line (the last/best checkpoint), which it does only when training ended normally."""
+    """(status, note) of a run whose processes are all gone, from what it logged; ``done``: the training loop ran
+    to its end (ms-swift logged train_runtime)."""
     if done:
-        return "ok", "finished after its swiftkit process was gone (from logging.jsonl)"
+        return "ok", "finished after its swiftkit process was gone (train_runtime in logging.jsonl)"
     where = f" at step {summary.steps}/{summary.max_steps}" if summary.steps else " before its first step"
     if "KeyboardInterrupt" in log_tail:  # stopped with kill -INT (what Ctrl-C sends)
         return "interrupted", f"stopped{where} (KeyboardInterrupt in its log)"
-    return "failed", f"its processes ended{where} without ms-swift's final log line"
+    return "failed", f"its processes ended{where} before the training loop finished"
 
 
 def _mtime_iso(path: Path) -> Optional[str]:

@@ -16,10 +16,23 @@ pytestmark = pytest.mark.embedded
 
 
 @pytest.fixture(scope="module")
-def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def module_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One fresh cache for this module's tests (the embedded model is converted into it once)."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(autouse=True)
+def shared_cache(module_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SWIFTKIT_CACHE", str(module_cache / "swiftkit"))
+    monkeypatch.setenv("MODELSCOPE_CACHE", str(module_cache / "modelscope"))
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory: pytest.TempPathFactory, module_cache: Path) -> Path:
     """cpu-demo trained once for this module."""
     folder = tmp_path_factory.mktemp("embedded") / "out"
-    train = run_cli("train", "--profile", "cpu-demo", "--set", f"output_dir={folder}", timeout=1800)
+    env = {"SWIFTKIT_CACHE": str(module_cache / "swiftkit"), "MODELSCOPE_CACHE": str(module_cache / "modelscope")}
+    train = run_cli("train", "--profile", "cpu-demo", "--set", f"output_dir={folder}", env=env, timeout=1800)
     assert train.returncode == 0, train.stdout[-3000:] + train.stderr[-3000:]
     assert "Final loss:" in train.stdout
     return folder

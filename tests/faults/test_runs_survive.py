@@ -106,7 +106,7 @@ def test_a_run_whose_processes_all_died_is_failed(tmp_path: Path):
     driver.wait()
     wait_for(lambda: not alive(fake))
     found = state.reconcile(run)
-    assert found.status == "failed" and "without ms-swift's final log line" in found.note
+    assert found.status == "failed" and "before the training loop finished" in found.note
     assert found.steps is not None and f"at step {found.steps}/40" in found.note
     assert manifest.read(run)["status"] == "failed"
     assert found.checkpoint == str(checkpoints.resolve(tmp_path / "out", "latest"))
@@ -177,6 +177,10 @@ def test_run_folder_that_cannot_be_written_is_one_error(tmp_path: Path, monkeypa
     RunLock(tmp_path / "out").acquire().release()  # and the lock is free
 
 
+STEP2 = '{"loss": 1, "global_step/max_steps": "2/4"}'
+NULL_FINAL = '{"last_model_checkpoint": null, "best_model_checkpoint": null}'  # ms-swift writes it in a `finally`
+
+
 @pytest.mark.parametrize(
     ("log", "train_log", "expected"),
     [
@@ -185,11 +189,12 @@ def test_run_folder_that_cannot_be_written_is_one_error(tmp_path: Path, monkeypa
             "",
             "ok",
         ),
-        (['{"loss": 1, "global_step/max_steps": "2/4"}'], "Traceback ...\nKeyboardInterrupt\n", "interrupted"),
-        (['{"loss": 1, "global_step/max_steps": "2/4"}'], "Killed\n", "failed"),
+        ([STEP2, NULL_FINAL], "Traceback ...\nKeyboardInterrupt\n", "interrupted"),
+        ([STEP2, NULL_FINAL], "BrokenPipeError: [Errno 32] Broken pipe\n", "failed"),  # its reader died
+        ([STEP2], "Killed\n", "failed"),
         ([], "", "failed"),
     ],
-    ids=["finished", "kill -INT", "killed", "never started"],
+    ids=["finished", "kill -INT", "EPIPE", "killed", "never started"],
 )
 def test_a_dead_run_is_judged_by_its_log(tmp_path: Path, log: list[str], train_log: str, expected: str):
     run = tmp_path / "out" / "v0-20260101-000000"

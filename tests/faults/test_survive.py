@@ -99,6 +99,7 @@ class Terminal:
     def __init__(self, argv: list[str]) -> None:
         self.pid, self.fd = pty.fork()
         if self.pid == 0:  # the child: swiftkit, session leader of the terminal
+            signal.signal(signal.SIGHUP, signal.SIG_DFL)  # as in a login shell, even under nohup
             os.execv(argv[0], argv)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._drain, daemon=True)
