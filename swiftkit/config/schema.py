@@ -226,17 +226,15 @@ class GpuSection(Section):
         None,
         min_length=1,
         description="Several CUDA device indices, e.g. [0, 1]: CUDA_VISIBLE_DEVICES=0,1 and NPROC_PER_NODE=2, "
-        "one training process a GPU through ms-swift's torchrun launch (data parallel, or DeepSpeed).",
+        "one training process a GPU through ms-swift's torchrun launch (data parallel, or DeepSpeed). "
+        "When given it replaces gpu.device.",
     )
     memory_gb: float = Field(24, gt=0, description="Memory of each card in GB.")
 
     @model_validator(mode="after")
     def _one_or_several(self) -> GpuSection:
-        if self.devices is not None:
-            if "device" in self.model_fields_set:
-                raise ValueError("give gpu.device (one card) or gpu.devices (several), not both")
-            if len(set(self.devices)) != len(self.devices):
-                raise ValueError(f"gpu.devices {self.devices} names a card twice")
+        if self.devices is not None and len(set(self.devices)) != len(self.devices):
+            raise ValueError(f"gpu.devices {self.devices} names a card twice")
         return self
 
     @property
@@ -339,8 +337,9 @@ class Profile(Section):
             if cpu_only:
                 raise ValueError(f"{', '.join(cpu_only)} need(s) a GPU; set gpu (e.g. gpu: {{device: 0}})")
         if self.quant is not None and self.lora.tuner_type == "full":
-            raise ValueError("quant (QLoRA) trains an adapter on a quantised model; it cannot be used with "
-                             "lora.tuner_type: full")
+            raise ValueError(
+                "quant (QLoRA) trains an adapter on a quantised model; it cannot be used with lora.tuner_type: full"
+            )
         if self.quant is not None and self.train.deepspeed in ("zero3", "zero3_offload"):
             raise ValueError("quant (QLoRA) with ZeRO-3 is not supported; use train.deepspeed: zero2 or none")
         for key in self.swift_args:

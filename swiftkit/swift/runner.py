@@ -19,6 +19,7 @@ from swiftkit.swift.render import Command
 
 INTERRUPTED = 130
 GRACE_SECONDS = 20.0
+TREE_EVERY = 2.0  # seconds between looks at the command's process tree
 
 
 def swift_executable() -> str:
@@ -60,12 +61,83 @@ class _Terminated(Exception):
     pass
 
 
-def _stop_group(proc: subprocess.Popen[bytes], grace: float = GRACE_SECONDS) -> None:
-    """SIGINT the whole group (ms-swift exits cleanly), then TERM, then KILL.
+Tree = dict[int, str]  # pid -> its start time (so a reused pid is never signalled)
+
+
+def _stat(pid: int) -> Optional[tuple[int, str, str]]:
+    """(parent pid, start time, state) of a live process from /proc, or None."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = raw[raw.rfind(")") + 2 :].split()  # the name in parentheses may hold spaces
+    return int(fields[1]), fields[19], fields[0]
+
+
+def descendants(root: int) -> Tree:
+    """Every live process below ``root`` (Linux /proc; empty elsewhere).
+
+    torchrun starts each rank in a session of its own, so the ranks are not in the process group of the command
+    swiftkit starts: they are found here and signalled one by one."""
+    children: dict[int, list[int]] = {}
+    starts: Tree = {}
+    proc_dir = Path("/proc")
+    if not proc_dir.is_dir():
+        return {}
+    for entry in proc_dir.iterdir():
+        if entry.name.isdigit():
+            found = _stat(int(entry.name))
+            if found is not None and found[2] != "Z":
+                children.setdefault(found[0], []).append(int(entry.name))
+                starts[int(entry.name)] = found[1]
+    tree: Tree = {}
+    todo = list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        if pid not in tree:
+            tree[pid] = starts[pid]
+            todo.extend(children.get(pid, []))
+    return tree
+
+
+def _alive(tree: Tree) -> Tree:
+    out = {}
+    for pid, start in tree.items():
+        found = _stat(pid)
+        if found is not None and found[1] == start and found[2] != "Z":
+            out[pid] = start
+    return out
+
+
+def _signal_all(proc: subprocess.Popen[bytes], tree: Tree, sig: int) -> None:
+    """``sig`` to the command's process group and to every process of ``tree`` (never to swiftkit's own group)."""
+    own = os.getpgrp()
+    groups = {proc.pid}
+    for pid in _alive(tree):
+        try:
+            groups.add(os.getpgid(pid))
+        except ProcessLookupError:
+            continue
+    for group in groups - {own}:
+        try:
+            os.killpg(group, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+    for pid in _alive(tree):
+        try:
+            os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _stop_group(proc: subprocess.Popen[bytes], grace: float = GRACE_SECONDS, tree: Optional[Tree] = None) -> None:
+    """SIGINT the whole process tree (ms-swift exits cleanly), then TERM, then KILL: every rank torchrun started
+    included, so nothing is left training after swiftkit returns.
 
     Another Ctrl-C or SIGTERM while waiting skips straight to the next, harder signal instead of interrupting the
     clean-up itself.
     """
+    tree = {**(tree or {}), **descendants(proc.pid)}  # now, while torchrun still links its ranks to us
     hurry = threading.Event()
     in_main = threading.current_thread() is threading.main_thread()
     previous = {}
@@ -75,24 +147,35 @@ def _stop_group(proc: subprocess.Popen[bytes], grace: float = GRACE_SECONDS) -> 
     try:
         for sig, wait in ((signal.SIGINT, grace), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
             hurry.clear()
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                break
+            tree.update(descendants(proc.pid))
+            _signal_all(proc, tree, sig)
             deadline = time.monotonic() + wait
-            while proc.poll() is None and time.monotonic() < deadline and not hurry.is_set():
+            while (proc.poll() is None or _alive(tree)) and time.monotonic() < deadline and not hurry.is_set():
                 time.sleep(0.1)
-            if proc.poll() is not None:
+            if proc.poll() is not None and not _alive(tree):
                 break
-        # children of the group may outlive the leader: make sure none is left
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        # children may outlive the leader: make sure none is left
+        _signal_all(proc, tree, signal.SIGKILL)
         proc.wait()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _end_leftovers(tree: Tree) -> None:
+    """Processes of a finished command that are still running (ranks orphaned by a crashed launcher): TERM, KILL."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        alive = _alive(tree)
+        if not alive:
+            return
+        for pid in alive:
+            try:
+                os.kill(pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+        deadline = time.monotonic() + 5.0
+        while _alive(tree) and time.monotonic() < deadline:
+            time.sleep(0.1)
 
 
 def run(
@@ -135,7 +218,9 @@ def run(
             raise SwiftkitError(f"could not start {argv[0]}: {exc.strerror}; run 'make install'.") from None
         if on_start is not None:
             on_start(proc.pid)
+        tree: Tree = {}
         try:
+            seen = 0.0
             if log is not None and proc.stdout is not None:
                 for raw in iter(proc.stdout.readline, b""):
                     log.write(raw)
@@ -146,9 +231,16 @@ def run(
                         echo.flush()
                     if on_line is not None:
                         on_line(line)
+                    if time.monotonic() - seen > TREE_EVERY:  # remember the ranks in case the launcher dies
+                        tree.update(descendants(proc.pid))
+                        seen = time.monotonic()
+            while proc.poll() is None:
+                tree.update(descendants(proc.pid))
+                time.sleep(0.2)
+            _end_leftovers(tree)
             return proc.wait()
         except (KeyboardInterrupt, _Terminated):
-            _stop_group(proc, grace)
+            _stop_group(proc, grace, tree)
             return INTERRUPTED
     finally:
         if log is not None:
