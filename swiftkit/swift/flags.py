@@ -79,7 +79,7 @@ def flag_info(command: str) -> dict[str, dict[str, Any]]:
 
 def _value_problem(name: str, info: dict[str, Any], value: Any) -> str:
     kind = info.get("kind")
-    if kind == "bool" and not isinstance(value, bool):
+    if kind == "bool" and not isinstance(value, bool) and str(value).lower() not in ("true", "false"):
         return f"takes true or false, not {value!r}"
     if kind == "list" and isinstance(value, dict):
         return "takes a list of values, not a mapping"
