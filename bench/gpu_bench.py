@@ -27,6 +27,7 @@ import json
 import math
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -111,8 +112,8 @@ class Spec:
 
     @classmethod
     def parse(cls, text: str) -> Spec:
-        """``PROFILE`` or ``NAME=PROFILE KEY=VALUE ...``."""
-        head, *overrides = text.split()
+        """``PROFILE`` or ``NAME=PROFILE KEY=VALUE ...`` (shell quoting: a value may hold spaces)."""
+        head, *overrides = shlex.split(text)
         name, _, profile = head.partition("=")
         return cls(name=name, profile=profile or name, overrides=overrides)
 
