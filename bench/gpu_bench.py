@@ -109,13 +109,16 @@ class Spec:
     overrides: list[str] = field(default_factory=list)
     direct: bool = False  # ms-swift started as `python -m swift.cli.sft` (no `swift` script process)
     nodes: int = 1  # >1: that many `swiftkit train` processes on this host as nodes, one GPU each
+    env: dict[str, str] = field(default_factory=dict)  # 'env:KEY=VALUE' tokens: set for that run only
 
     @classmethod
     def parse(cls, text: str) -> Spec:
         """``PROFILE`` or ``NAME=PROFILE KEY=VALUE ...`` (shell quoting: a value may hold spaces)."""
-        head, *overrides = shlex.split(text)
+        head, *tokens = shlex.split(text)
         name, _, profile = head.partition("=")
-        return cls(name=name, profile=profile or name, overrides=overrides)
+        env = dict(t[4:].split("=", 1) for t in tokens if t.startswith("env:"))
+        overrides = [t for t in tokens if not t.startswith("env:")]
+        return cls(name=name, profile=profile or name, overrides=overrides, env=env)
 
 
 @dataclass
@@ -355,7 +358,7 @@ def run_one(spec: Spec, model: Path, work: Path, logs: Path, timeout: float) -> 
             for r in range(spec.nodes)
         ]
     )
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", **spec.env}
     smi_file = logs / f"smi_{spec.name}.txt"
     with open(smi_file, "w") as smi_out:
         smi = subprocess.Popen(
@@ -499,6 +502,8 @@ def table(results: list[Result], card_line: str, command: str, shape: str = "7b"
         bxa = f"{s.get('per_device_train_batch_size')} × {s.get('gradient_accumulation_steps')}" if s else "–"
         speed = f"{base.wall / r.wall:.2f}×" if base and r.rc == 0 else "–"
         profile = f"`{' '.join([r.spec.profile, *r.spec.overrides])}`" + (" *direct*" if r.spec.direct else "")
+        if r.spec.env:
+            profile = " ".join(f"`{k}={v}`" for k, v in r.spec.env.items()) + " " + profile
         if r.spec.nodes > 1:
             profile += f" as {r.spec.nodes} nodes"
         toks = f"{r.tokens[0]:.0f}/{r.tokens[2]:.0f}" if r.tokens else "–"

@@ -13,6 +13,7 @@ MIX="data.datasets=[{path: datasets/identity.json}, {path: bench/data/alpaca_lik
 ID60="data.datasets.0.path=bench/data/identity60.json"
 bench() { timeout "${BUDGET:-540}" env WHL="$WHL" bash bench/gpu_bench.sh --tokenizer "$tok" --logs "$logs" --results "$out" "$@"; }
 nvidia-smi --query-gpu=index,name,memory.total,driver_version --format=csv,noheader
+EXP="env:PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True"
 if [ "$phase" = 7b ]; then
   bench --tag scale-7b --timeout 170 \
     --run "h100-mixed=h100 '$MIX' train.num_train_epochs=1" \
@@ -21,12 +22,18 @@ if [ "$phase" = 7b ]; then
     --run "qlora=qlora-12gb $ID60" \
     --run "qlora-as-lora=qlora-12gb $ID60 quant=null" \
     --run "4090d-fast-mixed=4090d-fast '$MIX' train.num_train_epochs=1"
-else
-  BUDGET=330 bench --tag scale-32b --shape 32b --timeout 300 \
+elif [ "$phase" = 32b ]; then
+  BUDGET=${BUDGET32:-330} bench --tag scale-32b --shape 32b --timeout 300 \
     --run "zero3-32b=h100 $ID60 gpu.devices=[0,1] gpu.memory_gb=141 train.deepspeed=zero3 swift_args.max_steps=10"
-  BUDGET=${BUDGET7:-230} bench --tag mixed-7b --timeout 200 \
-    --run "4090d-mixed=4090d '$MIX' train.num_train_epochs=1 swift_args.max_steps=10" \
-    --run "h100-mixed=h100 '$MIX' train.num_train_epochs=1"
+  BUDGET=${BUDGET7:-200} bench --tag nodes-7b --timeout 170 \
+    --nodes-run "h100-mixed-2nodes=h100 '$MIX' train.num_train_epochs=1"
+else
+  bench --tag levers-7b --timeout 170 \
+    --run "h100-mixed-exp=h100 '$MIX' train.num_train_epochs=1 $EXP" \
+    --run "h100-mixed-exp-gbl=h100 '$MIX' train.num_train_epochs=1 train.group_by_length=true $EXP" \
+    --run "lora-16x1=qlora-12gb $ID60 quant=null train.per_device_train_batch_size=16 train.gradient_accumulation_steps=1" \
+    --run "4090d-mixed=4090d '$MIX' train.num_train_epochs=1 swift_args.max_steps=8" \
+    --run "4090d-fast-mixed=4090d-fast '$MIX' train.num_train_epochs=1 train.group_by_length=true $EXP"
 fi
 tar czf "$out/logs-$phase.tgz" -C "$logs" . 2>/dev/null
 ls -la "$out"

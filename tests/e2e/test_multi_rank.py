@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 from conftest import run_cli
-from e2e.test_interrupt import processes_mentioning
 
+from e2e.test_interrupt import processes_mentioning
 from swiftkit.runs import checkpoints
 
 pytestmark = pytest.mark.e2e
