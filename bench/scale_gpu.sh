@@ -23,6 +23,10 @@ if [ "$phase" = 7b ]; then
     --run "qlora=qlora-12gb $ID60" \
     --run "qlora-as-lora=qlora-12gb $ID60 quant=null" \
     --run "4090d-fast-mixed=4090d-fast '$MIX' train.num_train_epochs=1"
+elif [ "$phase" = qlora ]; then
+  bench --tag qlora-7b --timeout 85 \
+    --run "qlora=qlora-12gb $ID60" \
+    --run "lora-16x1=qlora-12gb $ID60 quant=null train.per_device_train_batch_size=16 train.gradient_accumulation_steps=1"
 elif [ "$phase" = 32b ] || [ "$phase" = final ]; then
   # 65 GB of weights: written to and read from memory (/dev/shm) when it has room, else /tmp. No merged export
   # in the disk check (export.merge_lora=false): the run itself writes only the adapter and ZeRO shards.

@@ -145,7 +145,9 @@ def test_cli_plan_prints_one_pasteable_line():
     result = CliRunner().invoke(cli, ["plan", "sft", "-p", "4090d"], catch_exceptions=False)
     assert result.exit_code == 0
     lines = result.stdout.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("CUDA_VISIBLE_DEVICES=0 swift sft --model Qwen/Qwen2.5-7B-Instruct")
+    assert len(lines) == 1 and lines[0].startswith(
+        "CUDA_VISIBLE_DEVICES=0 PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True swift sft --model Qwen/Qwen2.5-7B-Instruct"
+    )
 
 
 def test_cli_unknown_profile_is_one_error_line():
