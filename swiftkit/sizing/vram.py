@@ -51,6 +51,7 @@ LORA_STATE_BYTES = 16
 FULL_STATE_BYTES = 8  # full fine-tuning, bf16 weights: gradient + two AdamW moments in the weights' dtype (+ weight)
 FULL_STATE_BYTES_DS = 14  # with DeepSpeed: fp32 master weight + two fp32 moments + a bf16 gradient
 QUANT_CONSTANTS = 1.035  # 4-bit blocks of 64 with double-quantised absmax constants: ~0.13 bits a weight more
+ZERO3_BUFFERS = 7.2  # fitted to one run: Qwen2.5-32B shape, ZeRO-3 over 2 H200s, 8 x 101 tokens: 67.6 GiB
 FIT_FRACTION = 0.9  # an automatic batch leaves a tenth of the card free (fragmentation, estimate error)
 TEMPLATE_TOKENS_PER_MESSAGE = 6  # chat markup around each message (<|im_start|>role\n … <|im_end|>\n)
 DEFAULT_SYSTEM_TOKENS = 20  # a template's own system prompt when the profile sets none
@@ -131,9 +132,10 @@ def weight_split(shape: Shape) -> tuple[int, int]:
 
 
 def zero3_working_set(shape: Shape, size: int) -> float:
-    """Bytes ZeRO-3 gathers at once: the layer being computed and the one prefetched, or the embeddings."""
+    """Bytes ZeRO-3 holds beyond its shard: gathered layers, prefetch and communication buffers, scaled from the
+    working set (the layer being computed and the one prefetched, or the embeddings) by ``ZERO3_BUFFERS``."""
     linear, _ = weight_split(shape)
-    return max(2 * linear / shape.layers, shape.vocab * shape.hidden) * size
+    return ZERO3_BUFFERS * max(2 * linear / shape.layers, shape.vocab * shape.hidden) * size
 
 
 def peak(
@@ -186,7 +188,7 @@ def peak(
         state = 0.0
     if deepspeed in ("zero3", "zero3_offload"):
         weights = weights / shards if deepspeed == "zero3" else 0.0
-        extra["zero3 gather"] = zero3_working_set(shape, size) / GIB
+        extra["zero3 buffers"] = zero3_working_set(shape, size) / GIB
     if world > 1 and deepspeed is None:
         extra["ddp buckets"] = trainable * (4 if not full else size) / GIB
     parts = {
