@@ -146,7 +146,8 @@ def test_cli_plan_prints_one_pasteable_line():
     assert result.exit_code == 0
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(
-        "CUDA_VISIBLE_DEVICES=0 PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True swift sft --model Qwen/Qwen2.5-7B-Instruct"
+        "CUDA_VISIBLE_DEVICES=0 PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True "
+        "swift sft --model Qwen/Qwen2.5-7B-Instruct"
     )
 
 

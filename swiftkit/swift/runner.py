@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -59,6 +60,33 @@ def resolved_argv(command: Command, env: Optional[dict[str, str]] = None) -> lis
 
 class _Terminated(Exception):
     pass
+
+
+def _pump(proc: subprocess.Popen[bytes], fd: int, emit: Callable[[bytes], None], tree: Tree) -> None:
+    """Pass every output line to ``emit`` until every writer has closed the pipe, keeping ``tree`` (the command's
+    processes) current. The ranks torchrun starts share the pipe: if the launcher dies and leaves them running,
+    they are ended here, which also ends the output."""
+    pending = b""
+    looked = 0.0
+    ended = False
+    while True:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if ready:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                break
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for raw in lines:
+                emit(raw + b"\n")
+        if time.monotonic() - looked > TREE_EVERY:
+            tree.update(descendants(proc.pid))
+            looked = time.monotonic()
+        if not ended and proc.poll() is not None:
+            _end_leftovers(tree)
+            ended = True
+    if pending:
+        emit(pending)
 
 
 Tree = dict[int, str]  # pid -> its start time (so a reused pid is never signalled)
@@ -220,9 +248,9 @@ def run(
             on_start(proc.pid)
         tree: Tree = {}
         try:
-            seen = 0.0
             if log is not None and proc.stdout is not None:
-                for raw in iter(proc.stdout.readline, b""):
+
+                def emit(raw: bytes) -> None:
                     log.write(raw)
                     log.flush()
                     line = raw.decode("utf-8", errors="replace")
@@ -231,9 +259,8 @@ def run(
                         echo.flush()
                     if on_line is not None:
                         on_line(line)
-                    if time.monotonic() - seen > TREE_EVERY:  # remember the ranks in case the launcher dies
-                        tree.update(descendants(proc.pid))
-                        seen = time.monotonic()
+
+                _pump(proc, proc.stdout.fileno(), emit, tree)
             while proc.poll() is None:
                 tree.update(descendants(proc.pid))
                 time.sleep(0.2)
