@@ -9,7 +9,10 @@ root=$(dirname "$here")
 python=$(command -v python3)
 if [ -n "${WHL:-}" ]; then
   SITE=${SITE:-${TMPDIR:-/tmp}/swiftkit-site}
-  "$python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" "$WHL"/*.whl
+  if [ ! -f "$SITE/.swiftkit-installed" ]; then  # once per box: a second bench call reuses it
+    "$python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" "$WHL"/*.whl
+    touch "$SITE/.swiftkit-installed"
+  fi
   export PYTHONPATH="$root:$SITE${PYTHONPATH:+:$PYTHONPATH}"
 fi
 if ! command -v swift >/dev/null 2>&1; then

@@ -27,6 +27,11 @@ LOSS_PLOT = "swiftkit-loss.png"
 RUN_DATA = "data"  # RUN/data: the files swiftkit prepared for this run
 
 
+def node_folder(node_rank: int) -> str:
+    """Where node ``node_rank`` > 0 of a multi-node run keeps its own run folders, inside ``output_dir``."""
+    return f"node-{node_rank}"
+
+
 def merged_path(checkpoint: Path) -> Path:
     """Where ``swift export --merge_lora`` puts the merged model of ``checkpoint``."""
     return checkpoint.with_name(checkpoint.name + MERGED_SUFFIX)

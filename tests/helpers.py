@@ -7,6 +7,7 @@ from typing import Optional
 
 from swiftkit.config.schema import Profile
 from swiftkit.data.resolve import resolve_run
+from swiftkit.sizing import fit
 from swiftkit.swift.render import Command, render_sft
 from swiftkit.swift.version import SwiftFlavor
 
@@ -15,7 +16,8 @@ RUN_NAME = "v0-20260101-000000"
 
 def sft_command(profile: Profile, flavor: SwiftFlavor, run_dir: Optional[Path] = None) -> Command:
     """`swift sft` as `swiftkit train` renders it, in a fixed run folder."""
-    return render_sft(resolve_run(profile, run_dir or Path(profile.output_dir) / RUN_NAME), flavor)
+    fitted, _ = fit.apply(profile)  # 'auto' batch numbers fitted to the card, as `swiftkit train` does
+    return render_sft(resolve_run(fitted, run_dir or Path(profile.output_dir) / RUN_NAME), flavor)
 
 
 def safetensors_bytes(tensors: Optional[dict[str, list[int]]] = None) -> bytes:

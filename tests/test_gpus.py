@@ -50,3 +50,11 @@ def test_train_on_a_cpu_machine_stops_before_ms_swift(tmp_path):
     assert result.returncode == 1, result.stderr
     assert "shows no NVIDIA GPU" in result.stderr
     assert not out.exists() or not any(out.iterdir())  # no run folder, no ms-swift
+
+
+def test_every_card_of_a_multi_gpu_profile_must_be_there():
+    one = [Gpu(0, "H200", 143771)]
+    with pytest.raises(SwiftkitError, match="asks for GPU 1,"):
+        check_gpu(profiles.load("h100", ["gpu.devices=[0, 1]"]).profile, "h100", one)
+    two = [Gpu(0, "H200", 143771), Gpu(1, "H200", 143771)]
+    assert check_gpu(profiles.load("h100", ["gpu.devices=[0, 1]"]).profile, "h100", two) is None

@@ -37,6 +37,7 @@ def rendered(path: Path) -> dict[str, str]:
 def stable_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
     monkeypatch.setenv("SWIFTKIT_CACHE", "/cache/swiftkit")
+    monkeypatch.delenv("PYTORCH_CUDA_ALLOC_CONF", raising=False)  # a user's own allocator setting is kept
 
 
 def test_every_builtin_profile_has_golden_files():
@@ -84,7 +85,11 @@ def _flags(argv: list[str]) -> dict[str, list[str]]:
 def test_4090d_reproduces_every_setting_of_the_article():
     lp = profiles.load("4090d")
     cmd = sft_command(lp.profile, V4)
+    # the article's one GPU; the allocator setting changes where memory goes, not what is trained; the guard
+    # keeps remote code off
     assert cmd.env["CUDA_VISIBLE_DEVICES"] == "0"
+    assert cmd.env["PYTORCH_CUDA_ALLOC_CONF"] == "expandable_segments:True"
+    assert cmd.env["SWIFTKIT_REMOTE_CODE"] == "off"
     ours = _flags(cmd.argv)
     article = _flags(shlex.split(" ".join(ARTICLE_4X.split()))[1:])
     # identity and output folder are ours by design; every training setting must match exactly (as numbers)

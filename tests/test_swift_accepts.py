@@ -10,6 +10,7 @@ from helpers import sft_command
 from swiftkit.config import profiles
 from swiftkit.config.profiles import builtin_dir
 from swiftkit.data.resolve import resolve_run
+from swiftkit.sizing import fit
 from swiftkit.swift import render
 from swiftkit.swift.version import installed_flavor
 
@@ -45,7 +46,7 @@ def test_every_rendered_argv_parses_with_no_unknown_flags(path: Path):
 @pytest.mark.parametrize("path", BUILTINS, ids=[p.stem for p in BUILTINS])
 def test_values_round_trip_through_ms_swift(path: Path):
     lp = profiles.load(str(path))
-    p = lp.profile
+    p = fit.apply(lp.profile)[0]  # 'auto' batch numbers as `swiftkit train` fits them
     ns, _ = parse("sft", sft_command(p, installed_flavor()).argv[2:])
     t = p.train
     assert ns.num_train_epochs == t.num_train_epochs
@@ -63,6 +64,11 @@ def test_values_round_trip_through_ms_swift(path: Path):
     assert ns.dataset == [d.argv_value for d in resolve_run(p, Path(p.output_dir) / "v0-20260101-000000").data]
     if p.identity:
         assert ns.model_name[-1] == p.identity.name and ns.model_author[-1] == p.identity.author
+    if p.quant:
+        assert (ns.quant_method, ns.quant_bits, ns.bnb_4bit_quant_type) == ("bnb", p.quant.quant_bits, "nf4")
+        assert ns.bnb_4bit_compute_dtype == t.torch_dtype and ns.bnb_4bit_use_double_quant is True
+    else:
+        assert ns.quant_method is None
 
 
 def test_deploy_values_round_trip_through_ms_swift():

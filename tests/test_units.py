@@ -149,6 +149,7 @@ def test_cli_plan_prints_one_pasteable_line():
     assert len(lines) == 1 and lines[0].startswith("CUDA_VISIBLE_DEVICES=0 SWIFTKIT_REMOTE_CODE=off PYTHONPATH=")
     assert " swift sft --model Qwen/Qwen2.5-7B-Instruct " in lines[0]
     assert "# remote code: off - enforced in every ms-swift process by swiftkit's import guard" in result.stderr
+    assert "PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True swift sft" in lines[0]
 
 
 def test_cli_unknown_profile_is_one_error_line():

@@ -47,13 +47,20 @@ def plan(what: str, profile_name: str, overrides: tuple[str, ...], checkpoint: O
         train_plan = training.plan_train(lp, flavor)
         command = train_plan.command
         _notes(train_plan)
+        if lp.profile.launch.nnodes > 1:
+            click.echo(f"# {render.remote_code_note(lp.profile, model_code(lp.profile))}", err=True)
+            _vram_note(train_plan.run.profile)
+            for rank, node_command in training.node_commands(lp, flavor):
+                click.echo(f"# node {rank}: swiftkit train --profile {profile_name} --set launch.node_rank={rank}")
+                click.echo(node_command.display())
+            return
     elif what == "infer":
         command = render.render_infer(lp.profile, flavor, str(inference.checkpoint_for(lp, checkpoint or "latest")))
     else:
         command = render.render_export(lp.profile, flavor, str(inference.checkpoint_for(lp, checkpoint or "latest")))
     click.echo(f"# {render.remote_code_note(lp.profile, model_code(lp.profile))}", err=True)
     if what == "sft":
-        _vram_note(lp.profile)
+        _vram_note(train_plan.run.profile)
     click.echo(command.display())
 
 
@@ -185,6 +192,7 @@ def _profile_ref(lp: LoadedProfile) -> str:
 
 
 def _notes(train_plan: TrainPlan) -> None:
+    click.echo(f"# {train_plan.batch.line()}", err=True)
     for entry in train_plan.data:
         if entry.write_to or entry.note:
             what = f"writes {entry.argv_value} from {entry.source}" if entry.write_to else entry.source

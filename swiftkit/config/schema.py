@@ -6,9 +6,9 @@ A field that maps 1:1 to an ms-swift flag carries that flag's name.
 from __future__ import annotations
 
 import re
-from typing import Literal, Optional
+from typing import Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, field_validator, model_validator
 
 _NO_DASH = re.compile(r"^[^-\s]")
 HUB_ID = re.compile(r"^(hf::|ms::)?[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*(:[A-Za-z0-9._-]+)?$")
@@ -47,9 +47,14 @@ class ModelSection(Section):
 
 
 class LoraSection(Section):
-    """LoRA adapter settings."""
+    """The tuner: LoRA adapter settings (also DoRA and QLoRA), or full fine-tuning."""
 
-    tuner_type: Literal["lora"] = Field("lora", description="Tuner; swiftkit trains LoRA adapters.")
+    tuner_type: Literal["lora", "full"] = Field(
+        "lora",
+        description="ms-swift --tuner_type: 'lora' trains an adapter; 'full' trains every weight (needs far more "
+        "GPU memory: about 16 bytes a parameter; the lora_* settings are then unused).",
+    )
+    use_dora: bool = Field(False, description="ms-swift --use_dora: DoRA (weight-decomposed LoRA) instead of LoRA.")
     lora_rank: int = Field(8, gt=0, le=1024, description="LoRA rank r.")
     lora_alpha: float = Field(32, gt=0, description="LoRA scaling alpha.")
     lora_dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA path.")
@@ -68,13 +73,37 @@ class LoraSection(Section):
         return value
 
 
+AUTO = "auto"
+Auto = Literal["auto"]
+DeepSpeed = Literal["zero2", "zero3", "zero3_offload"]
+
+
 class TrainSection(Section):
     """Training hyper-parameters, passed to `swift sft` under the same names."""
 
     num_train_epochs: float = Field(10, gt=0, description="Passes over the training data.")
-    per_device_train_batch_size: int = Field(1, gt=0, description="Sequences per forward pass.")
+    per_device_train_batch_size: Union[PositiveInt, Auto] = Field(
+        1,
+        description="Sequences per forward pass on each GPU; 'auto': swiftkit picks the largest that fits the card "
+        "for the data's longest record (needs effective_batch_size).",
+    )
     per_device_eval_batch_size: int = Field(1, gt=0, description="Sequences per evaluation forward pass.")
-    gradient_accumulation_steps: int = Field(16, gt=0, description="Forward passes per optimizer step.")
+    gradient_accumulation_steps: Union[PositiveInt, Auto] = Field(
+        16,
+        description="Forward passes per optimizer step; 'auto': effective_batch_size / (batch x GPUs x nodes).",
+    )
+    effective_batch_size: Optional[int] = Field(
+        None,
+        gt=0,
+        description="Sequences per optimizer step over every GPU and node (batch x accumulation x GPUs x nodes). "
+        "Fixes the optimizer steps and learning-rate schedule whatever the card; needed by 'auto'.",
+    )
+    deepspeed: Optional[DeepSpeed] = Field(
+        None,
+        description="ms-swift --deepspeed, one of its built-in configs: zero2 (shard optimizer state and "
+        "gradients), zero3 (also the weights: models larger than one card), zero3_offload (also to CPU memory). "
+        "Needs 'pip install deepspeed'.",
+    )
     learning_rate: float = Field(1e-4, gt=0, lt=1, description="Peak learning rate.")
     warmup_ratio: float = Field(0.05, ge=0, lt=1, description="Fraction of steps spent warming up the learning rate.")
     max_length: int = Field(
@@ -108,6 +137,17 @@ class TrainSection(Section):
         False,
         description="Liger's fused Triton kernels (RMSNorm, SwiGLU, cross-entropy); needs 'pip install liger-kernel'.",
     )
+
+    @model_validator(mode="after")
+    def _auto_needs_effective_batch(self) -> TrainSection:
+        auto = [
+            name
+            for name in ("per_device_train_batch_size", "gradient_accumulation_steps")
+            if getattr(self, name) == AUTO
+        ]
+        if auto and self.effective_batch_size is None:
+            raise ValueError(f"{' and '.join(auto)}: 'auto' needs train.effective_batch_size (sequences per step)")
+        return self
 
 
 class DatasetEntry(Section):
@@ -193,10 +233,68 @@ class IdentitySection(Section):
 
 
 class GpuSection(Section):
-    """The one GPU a profile runs on."""
+    """The GPU(s) of one machine a profile runs on."""
 
-    device: int = Field(0, ge=0, description="CUDA device index (becomes CUDA_VISIBLE_DEVICES).")
-    memory_gb: float = Field(24, gt=0, description="Memory of that card in GB.")
+    device: int = Field(0, ge=0, description="One CUDA device index (becomes CUDA_VISIBLE_DEVICES).")
+    devices: Optional[list[NonNegativeInt]] = Field(
+        None,
+        min_length=1,
+        description="Several CUDA device indices, e.g. [0, 1]: CUDA_VISIBLE_DEVICES=0,1 and NPROC_PER_NODE=2, "
+        "one training process a GPU through ms-swift's torchrun launch (data parallel, or DeepSpeed). "
+        "When given it replaces gpu.device.",
+    )
+    memory_gb: float = Field(24, gt=0, description="Memory of each card in GB.")
+
+    @model_validator(mode="after")
+    def _one_or_several(self) -> GpuSection:
+        if self.devices is not None and len(set(self.devices)) != len(self.devices):
+            raise ValueError(f"gpu.devices {self.devices} names a card twice")
+        return self
+
+    @property
+    def indices(self) -> list[int]:
+        """The CUDA device indices this machine trains on."""
+        return list(self.devices) if self.devices is not None else [self.device]
+
+
+class LaunchSection(Section):
+    """Several machines ('nodes'): the settings ms-swift's torchrun launch reads (NNODES, NODE_RANK, ...).
+
+    Every node runs its own `swiftkit train` with the same profile and its own node_rank."""
+
+    nnodes: int = Field(1, ge=1, description="Number of machines (NNODES).")
+    node_rank: int = Field(0, ge=0, description="This machine's rank, 0 .. nnodes-1 (NODE_RANK).")
+    master_addr: Optional[str] = Field(
+        None, min_length=1, description="Address of node 0, reachable from every node (MASTER_ADDR)."
+    )
+    master_port: Optional[int] = Field(None, ge=1, le=65535, description="A free TCP port on node 0 (MASTER_PORT).")
+
+    @field_validator("master_addr")
+    @classmethod
+    def _address(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not re.match(r"^[A-Za-z0-9.:\[\]_-]+$", value):
+            raise ValueError(f"{value!r} is not a host name or IP address")
+        return value
+
+    @model_validator(mode="after")
+    def _rank_in_range(self) -> LaunchSection:
+        if self.node_rank >= self.nnodes:
+            raise ValueError(f"node_rank {self.node_rank} must be below nnodes {self.nnodes} (ranks count from 0)")
+        if self.nnodes > 1 and self.master_addr is None:
+            raise ValueError("several nodes need master_addr: the address of node 0 that every node can reach")
+        return self
+
+
+class QuantSection(Section):
+    """Load the base model quantised (QLoRA): ms-swift's --quant_method/--quant_bits and bitsandbytes settings."""
+
+    quant_method: Literal["bnb"] = Field("bnb", description="ms-swift --quant_method; bnb is bitsandbytes.")
+    quant_bits: Literal[4, 8] = Field(4, description="ms-swift --quant_bits: 4 (QLoRA) or 8.")
+    bnb_4bit_quant_type: Literal["nf4", "fp4"] = Field("nf4", description="4-bit data type (nf4 is QLoRA's).")
+    bnb_4bit_use_double_quant: bool = Field(True, description="Quantise the quantisation constants too.")
+    bnb_4bit_compute_dtype: Optional[Literal["bfloat16", "float16", "float32"]] = Field(
+        None, description="dtype of the 4-bit matmuls; unset: train.torch_dtype."
+    )
 
 
 class InferSection(Section):
@@ -235,7 +333,52 @@ class Profile(Section):
     data: DataSection = Field(description="Training data.")
     system: Optional[str] = Field(None, description="System prompt used in training and inference.")
     identity: Optional[IdentitySection] = Field(None, description="The identity the model is trained to claim.")
-    gpu: Optional[GpuSection] = Field(None, description="The GPU to use; leave out (null) to run on the CPU.")
+    gpu: Optional[GpuSection] = Field(None, description="The GPU(s) to use; leave out (null) to run on the CPU.")
+    launch: LaunchSection = Field(default_factory=LaunchSection, description="Several machines (nodes).")
+    quant: Optional[QuantSection] = Field(
+        None, description="Quantise the base model while training (QLoRA); null trains on the full-precision weights."
+    )
+    swift_args: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Any other `swift sft` argument, {flag: value} without the dashes, checked against the "
+        "installed ms-swift's own argument definitions; a flag a profile field sets is refused (set the field).",
+    )
     output_dir: str = Field("output", min_length=1, description="Where ms-swift writes run folders (vN-…).")
     infer: InferSection = Field(default_factory=InferSection, description="Inference settings.")
     export: ExportSection = Field(default_factory=ExportSection, description="Export settings.")
+
+    @model_validator(mode="after")
+    def _hardware_rules(self) -> Profile:
+        if self.gpu is None:
+            cpu_only = [
+                name
+                for name, on in (
+                    ("quant", self.quant is not None),
+                    ("train.deepspeed", self.train.deepspeed is not None),
+                    ("launch.nnodes", self.launch.nnodes > 1),
+                )
+                if on
+            ]
+            if cpu_only:
+                raise ValueError(f"{', '.join(cpu_only)} need(s) a GPU; set gpu (e.g. gpu: {{device: 0}})")
+        if self.quant is not None and self.lora.tuner_type == "full":
+            raise ValueError(
+                "quant (QLoRA) trains an adapter on a quantised model; it cannot be used with lora.tuner_type: full"
+            )
+        if self.quant is not None and self.train.deepspeed in ("zero3", "zero3_offload"):
+            raise ValueError("quant (QLoRA) with ZeRO-3 is not supported; use train.deepspeed: zero2 or none")
+        for key in self.swift_args:
+            if not isinstance(key, str) or not re.match(r"^[A-Za-z][A-Za-z0-9_]*$", key):
+                raise ValueError(
+                    f"swift_args key {key!r} must be an ms-swift flag name without dashes, e.g. lr_scheduler_type"
+                )
+        return self
+
+    @property
+    def gpus_per_node(self) -> int:
+        return len(self.gpu.indices) if self.gpu is not None else 1
+
+    @property
+    def world_size(self) -> int:
+        """Training processes over every node (one a GPU)."""
+        return self.gpus_per_node * self.launch.nnodes

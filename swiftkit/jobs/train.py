@@ -10,20 +10,23 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, TextIO
 
 from swiftkit.config.profiles import LoadedProfile
+from swiftkit.config.schema import Profile
 from swiftkit.data.lint import LintSettings
 from swiftkit.data.prepare import PreparedEntry, has_placeholders
 from swiftkit.data.resolve import ResolvedRun, resolve_run
 from swiftkit.errors import SwiftkitError
-from swiftkit.layout import TRAIN_LOG, next_run_dir
+from swiftkit.layout import TRAIN_LOG, next_run_dir, node_folder
 from swiftkit.model.locate import ensure_model, model_path, needs_conversion
 from swiftkit.model.remote_code import refuse_shipped_code
 from swiftkit.runs import checkpoints
+from swiftkit.sizing import fit
+from swiftkit.sizing.fit import BatchChoice
 from swiftkit.swift.render import Command, render_sft
 from swiftkit.swift.version import SwiftFlavor
 
@@ -37,6 +40,8 @@ if TYPE_CHECKING:
 class TrainPlan:
     run: ResolvedRun
     command: Command
+    batch: BatchChoice
+    output_root: Path  # the output folder this node locks and numbers its run folders in
     warnings: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # other warnings (e.g. a smaller card than the profile's)
 
@@ -53,6 +58,20 @@ class TrainPlan:
         return self.run.run_dir / TRAIN_LOG
 
 
+def output_root(profile: Profile) -> Path:
+    """Node 0 (and every single-node run) writes to ``output_dir``; node R > 0 of several to ``output_dir/node-R``,
+    so nodes sharing a file system never share a lock, run numbering or data folder. ms-swift saves the adapter
+    on global rank 0 only: the checkpoints of a multi-node run are in node 0's run folder."""
+    out = Path(profile.output_dir)
+    return out if profile.launch.node_rank == 0 else out / node_folder(profile.launch.node_rank)
+
+
+def resolve(profile: Profile, run_dir: Path, resume_from: Optional[Path] = None) -> tuple[ResolvedRun, BatchChoice]:
+    """The resolved run with concrete batch numbers ('auto' fitted to the card and data)."""
+    fitted, choice = fit.apply(profile)
+    return resolve_run(fitted, run_dir, resume_from), choice
+
+
 def plan_train(
     lp: LoadedProfile, flavor: SwiftFlavor, now: Optional[datetime] = None, resume: bool = False
 ) -> TrainPlan:
@@ -60,9 +79,25 @@ def plan_train(
     out = Path(lp.profile.output_dir)
     if out.exists() and not out.is_dir():
         raise SwiftkitError(f"output_dir {out} is a file; set output_dir to a folder.")
+    if resume and lp.profile.launch.nnodes > 1:
+        raise SwiftkitError(
+            "--resume is not supported for runs over several nodes: each node would pick its own newest "
+            "checkpoint. Start a new run, or resume on one node (launch.nnodes: 1)."
+        )
+    root = output_root(lp.profile)
     resume_from = checkpoints.resolve(out, "latest", for_resume=True) if resume else None
-    run = resolve_run(lp.profile, next_run_dir(out, now), resume_from)
-    return TrainPlan(run, render_sft(run, flavor))
+    run, choice = resolve(lp.profile, next_run_dir(root, now), resume_from)
+    return TrainPlan(run, render_sft(run, flavor), choice, root)
+
+
+def node_commands(lp: LoadedProfile, flavor: SwiftFlavor) -> list[tuple[int, Command]]:
+    """The ms-swift command each node of a multi-node profile runs (its `swiftkit train` sets node_rank)."""
+    out = []
+    for rank in range(lp.profile.launch.nnodes):
+        launch = lp.profile.launch.model_copy(update={"node_rank": rank})
+        node = replace(lp, profile=lp.profile.model_copy(update={"launch": launch}))
+        out.append((rank, plan_train(node, flavor).command))
+    return out
 
 
 def prepare_train(
@@ -195,9 +230,9 @@ def start_train(lp: LoadedProfile, plan: TrainPlan) -> StartedRun:
     problem = check_disk(lp)
     if problem:
         raise SwiftkitError(problem)
-    lock = RunLock(lp.profile.output_dir).acquire(run_dir=str(plan.run_dir), started=manifest.now_iso())
+    lock = RunLock(plan.output_root).acquire(run_dir=str(plan.run_dir), started=manifest.now_iso())
     try:
-        state.states(lp.profile.output_dir)  # close the manifests of runs whose processes are gone
+        state.states(plan.output_root)  # close the manifests of runs whose processes are gone
         try:
             plan.run_dir.mkdir(parents=True, exist_ok=False)
             write_data(lp.profile, plan.data)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Optional
 
 from swiftkit.config.schema import Profile
-from swiftkit.sizing.shapes import DTYPE_BYTES, lora_params, shape_of
+from swiftkit.sizing.shapes import DTYPE_BYTES, Shape, lora_params, shape_of
 
 CHECKPOINT_OVERHEAD = 2 * 1024 * 1024  # trainer state, scheduler, rng, args, tokenizer copies
 MARGIN = 1.1
@@ -36,16 +36,37 @@ def free_bytes(path: Path) -> tuple[Path, int]:
     return probe, shutil.disk_usage(probe).free
 
 
+def checkpoint_bytes(profile: Profile, shape: Shape) -> int:
+    """One checkpoint on this node.
+
+    LoRA: the fp32 adapter and AdamW's two fp32 moments (12 B a trainable parameter). Full fine-tuning: the
+    weights in their dtype and two moments in it. DeepSpeed writes its optimizer state as one shard a rank
+    (``global_stepN/*zero_pp_rank_R*``: fp32 master weight + two moments, 12 B a trainable parameter, plus the
+    16-bit trainable weights), so a node holds its own ranks' shares; the adapter (or, for full fine-tuning, the
+    gathered 16-bit model) is written by rank 0 only."""
+    size = DTYPE_BYTES[profile.train.torch_dtype]
+    full = profile.lora.tuner_type == "full"
+    trainable = shape.params if full else lora_params(shape, profile.lora.lora_rank, profile.lora.target_modules)
+    weights = shape.params * size if full else trainable * 4
+    rank0 = weights if profile.launch.node_rank == 0 else 0
+    if profile.train.deepspeed is None:
+        optimizer = trainable * (2 * size if full else 8)
+        return rank0 + (optimizer if profile.launch.node_rank == 0 else 0) + CHECKPOINT_OVERHEAD
+    share = profile.gpus_per_node / profile.world_size
+    shards = int(trainable * (12 + size) * share)
+    return rank0 + shards + CHECKPOINT_OVERHEAD
+
+
 def estimate(profile: Profile, free: Optional[int] = None) -> Optional[DiskEstimate]:
     """None when the model's shape is unknown (nothing to estimate from)."""
     shape = shape_of(profile)
     if shape is None:
         return None
-    lora = lora_params(shape, profile.lora.lora_rank, profile.lora.target_modules)
-    # adapter weights (fp32) + AdamW's two fp32 moments
-    checkpoint = lora * 4 * 3 + CHECKPOINT_OVERHEAD
+    checkpoint = checkpoint_bytes(profile, shape)
     kept = profile.train.save_total_limit + 1  # a new checkpoint is written before the oldest is deleted
-    merged = shape.params * DTYPE_BYTES[profile.train.torch_dtype] if profile.export.merge_lora else 0
+    merged = 0
+    if profile.export.merge_lora and profile.lora.tuner_type == "lora" and profile.launch.node_rank == 0:
+        merged = shape.params * DTYPE_BYTES[profile.train.torch_dtype]
     folder, available = free_bytes(Path(profile.output_dir))
     total = checkpoint * kept + merged
     return DiskEstimate(checkpoint, kept, merged, total, available if free is None else free, str(folder))

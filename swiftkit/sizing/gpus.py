@@ -54,23 +54,27 @@ def check_gpu(profile: Profile, profile_ref: str, gpus: Optional[list[Gpu]] = No
     if profile.gpu is None:
         return None
     found = visible_gpus() if gpus is None else gpus
-    wanted = profile.gpu.device
+    wanted = profile.gpu.indices
+    shown = ", ".join(map(str, wanted))
     if not found:
         raise SwiftkitError(
-            f"profile {profile_ref} runs on CUDA GPU {wanted}, but this machine shows no NVIDIA GPU "
+            f"profile {profile_ref} runs on CUDA GPU {shown}, but this machine shows no NVIDIA GPU "
             "(nvidia-smi missing or failing). Use a CPU profile (e.g. --profile cpu-demo, or gpu: null in yours), "
             "or run on a GPU machine."
         )
-    card = next((g for g in found if g.index == wanted), None)
-    if card is None:
+    by_index = {g.index: g for g in found}
+    missing = [i for i in wanted if i not in by_index]
+    if missing:
         have = ", ".join(f"{g.index} ({g.name})" for g in found)
         raise SwiftkitError(
-            f"profile {profile_ref} asks for GPU {wanted}, but this machine has GPU(s) {have}; "
-            f"set gpu.device (e.g. --set gpu.device={found[0].index})."
+            f"profile {profile_ref} asks for GPU {', '.join(map(str, missing))}, but this machine has GPU(s) {have}; "
+            f"set gpu.device or gpu.devices (e.g. --set gpu.device={found[0].index})."
         )
-    if card.memory_gb + 0.5 < profile.gpu.memory_gb:
+    small = [by_index[i] for i in wanted if by_index[i].memory_gb + 0.5 < profile.gpu.memory_gb]
+    if small:
+        card = small[0]
         return (
-            f"GPU {wanted} ({card.name}) has {card.memory_gb:.0f} GB but the profile is sized for "
+            f"GPU {card.index} ({card.name}) has {card.memory_gb:.0f} GB but the profile is sized for "
             f"{profile.gpu.memory_gb:g} GB: it may run out of memory ('swiftkit plan sft' shows the estimate)."
         )
     return None

@@ -32,12 +32,14 @@ estimate errs high there. Sequence lengths come from the profile's local dataset
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
 from swiftkit.config.schema import Profile
 from swiftkit.data.readers import records_only, walk_strings
+from swiftkit.model.locate import model_path
 from swiftkit.sizing.shapes import DTYPE_BYTES, KNOWN, Shape, lora_params, shape_of
 
 GIB = 1024**3
@@ -46,6 +48,11 @@ LOGIT_BYTES = 13.77  # L: bytes per token per vocabulary entry
 OVERHEAD_GIB = 1.30  # C: nvidia-smi peak of a swiftkit train run minus what the terms above hold (H100)
 LIGER_ACTIVATIONS = 0.87  # un-checkpointed activations with Liger's fused RMSNorm/SwiGLU
 LORA_STATE_BYTES = 16
+FULL_STATE_BYTES = 8  # full fine-tuning, bf16 weights: gradient + two AdamW moments in the weights' dtype (+ weight)
+FULL_STATE_BYTES_DS = 14  # with DeepSpeed: fp32 master weight + two fp32 moments + a bf16 gradient
+QUANT_CONSTANTS = 1.035  # 4-bit blocks of 64 with double-quantised absmax constants: ~0.13 bits a weight more
+ZERO3_BUFFERS = 7.2  # fitted to one run: Qwen2.5-32B shape, ZeRO-3 over 2 H200s, 8 x 101 tokens: 67.6 GiB
+FIT_FRACTION = 0.9  # an automatic batch leaves a tenth of the card free (fragmentation, estimate error)
 TEMPLATE_TOKENS_PER_MESSAGE = 6  # chat markup around each message (<|im_start|>role\n … <|im_end|>\n)
 DEFAULT_SYSTEM_TOKENS = 20  # a template's own system prompt when the profile sets none
 MAX_RECORDS = 200_000  # records read per dataset file for the length estimate
@@ -74,16 +81,31 @@ def estimate_tokens(text: str) -> int:
 NOT_TEXT = frozenset({"role", "from", "loss"})  # message keys whose values are markup, not text
 
 
-def record_tokens(record: Any, system_tokens: int) -> int:
-    """Estimated tokens of one training record as a chat: its texts, the system prompt and the markup."""
+def record_tokens(record: Any, system_tokens: int, count: Callable[[str], int] = estimate_tokens) -> int:
+    """Tokens of one training record as a chat: its texts, the system prompt and the markup."""
     texts = [text for _, text in walk_strings(record, skip_keys=NOT_TEXT) if text]
-    return system_tokens + sum(estimate_tokens(t) for t in texts) + TEMPLATE_TOKENS_PER_MESSAGE * (len(texts) + 1)
+    return system_tokens + sum(count(t) for t in texts) + TEMPLATE_TOKENS_PER_MESSAGE * (len(texts) + 1)
+
+
+def token_counter(profile: Profile) -> tuple[Callable[[str], int], str]:
+    """The model's own tokenizer when its folder has one (exact), else the estimate from characters."""
+    tokenizer_file = Path(model_path(profile)) / "tokenizer.json"
+    if tokenizer_file.is_file():
+        try:
+            from tokenizers import Tokenizer
+
+            tokenizer = Tokenizer.from_file(str(tokenizer_file))
+        except Exception:  # an unreadable tokenizer: fall back to the estimate
+            return estimate_tokens, "estimated from characters"
+        return (lambda text: len(tokenizer.encode(text, add_special_tokens=False).ids)), "the model's tokenizer"
+    return estimate_tokens, "estimated from characters"
 
 
 def sequence_tokens(profile: Profile) -> tuple[int, str]:
     """The longest sequence a batch will hold, and how it was found."""
     max_length = profile.train.max_length
-    system = estimate_tokens(profile.system) if profile.system else DEFAULT_SYSTEM_TOKENS
+    count, how = token_counter(profile)
+    system = count(profile.system) if profile.system else DEFAULT_SYSTEM_TOKENS
     longest, files = 0, []
     for entry in profile.data.datasets:
         if entry.path is None:
@@ -91,16 +113,29 @@ def sequence_tokens(profile: Profile) -> tuple[int, str]:
         path = Path(entry.path)
         if not path.is_file():
             return max_length, f"max_length {max_length} ({path} not found)"
-        for count, (_, value) in enumerate(records_only(path)):
-            if count >= MAX_RECORDS:
+        for seen, (_, value) in enumerate(records_only(path)):
+            if seen >= MAX_RECORDS:
                 break
-            longest = max(longest, record_tokens(value, system))
+            longest = max(longest, record_tokens(value, system, count))
         files.append(path.name)
     if longest == 0:
         return max_length, f"max_length {max_length} (no records read)"
     if longest >= max_length:
         return max_length, f"max_length {max_length} (longest record of {', '.join(files)} is ~{longest} tokens)"
-    return longest, f"~{longest} tokens, the longest record of {', '.join(files)} (estimated from characters)"
+    return longest, f"~{longest} tokens, the longest record of {', '.join(files)} ({how})"
+
+
+def weight_split(shape: Shape) -> tuple[int, int]:
+    """(parameters in the decoder's linear layers, the rest: embeddings, LM head, norms)."""
+    rest = shape.vocab * shape.hidden * (1 if shape.tie_embeddings else 2) + shape.hidden * (2 * shape.layers + 1)
+    return shape.params - rest, rest
+
+
+def zero3_working_set(shape: Shape, size: int) -> float:
+    """Bytes ZeRO-3 holds beyond its shard: gathered layers, prefetch and communication buffers, scaled from the
+    working set (the layer being computed and the one prefetched, or the embeddings) by ``ZERO3_BUFFERS``."""
+    linear, _ = weight_split(shape)
+    return ZERO3_BUFFERS * max(2 * linear / shape.layers, shape.vocab * shape.hidden) * size
 
 
 def peak(
@@ -114,8 +149,18 @@ def peak(
     torch_dtype: str = "bfloat16",
     use_liger_kernel: bool = False,
     overhead_gib: float = OVERHEAD_GIB,
+    tuner_type: str = "lora",
+    quant_bits: Optional[int] = None,
+    deepspeed: Optional[str] = None,
+    world: int = 1,
 ) -> Estimate:
-    """The formula of this module for explicit settings (``estimate`` fills them from a profile)."""
+    """The formula of this module for explicit settings (``estimate`` fills them from a profile).
+
+    Per GPU, for ``world`` training processes: DDP holds everything on every GPU (plus its gradient buckets);
+    ZeRO-2 splits gradients and optimizer state over the GPUs, ZeRO-3 the weights too (plus the working set it
+    gathers); ``*_offload`` moves optimizer state (and for zero3 the weights) to CPU memory. QLoRA holds the
+    decoder's linear layers in ``quant_bits`` (plus double-quantised constants), the rest in ``torch_dtype``.
+    """
     size = DTYPE_BYTES[torch_dtype]
     scale = size / 2
     n, h, i = shape.layers, shape.hidden, shape.intermediate
@@ -126,18 +171,39 @@ def peak(
     else:
         activations = tokens * n * layer
     logits = 0.0 if use_liger_kernel else tokens * shape.vocab * LOGIT_BYTES
+    linear, rest = weight_split(shape)
+    if quant_bits is not None:
+        weights = linear * quant_bits / 8 * QUANT_CONSTANTS + rest * size
+    else:
+        weights = float(shape.params * size)
+    full = tuner_type == "full"
+    trainable = shape.params if full else lora_params(shape, lora_rank, target_modules or ["all-linear"])
+    state_bytes = (FULL_STATE_BYTES_DS if deepspeed else FULL_STATE_BYTES) if full else LORA_STATE_BYTES
+    state = float(trainable * state_bytes)
+    extra: dict[str, float] = {}
+    shards = max(world, 1)
+    if deepspeed in ("zero2", "zero3"):
+        state /= shards
+    elif deepspeed == "zero3_offload":
+        state = 0.0
+    if deepspeed in ("zero3", "zero3_offload"):
+        weights = weights / shards if deepspeed == "zero3" else 0.0
+        extra["zero3 buffers"] = zero3_working_set(shape, size) / GIB
+    if world > 1 and deepspeed is None:
+        extra["ddp buckets"] = trainable * (4 if not full else size) / GIB
     parts = {
-        "weights": shape.params * size / GIB,
-        "lora": lora_params(shape, lora_rank, target_modules or ["all-linear"]) * LORA_STATE_BYTES / GIB,
+        "weights": weights / GIB,
+        "full" if full else "lora": state / GIB,
         "activations": activations / GIB,
         "logits": logits / GIB,
+        **extra,
         "overhead": overhead_gib,
     }
     parts = {k: round(v, 2) for k, v in parts.items()}
     return Estimate(gib=round(sum(parts.values()), 1), breakdown=parts, note=f"batch {batch} × {seq_len} tokens")
 
 
-def estimate(profile: Profile, seq_len: Optional[int] = None) -> Optional[Estimate]:
+def estimate(profile: Profile, seq_len: Optional[int] = None, batch: Optional[int] = None) -> Optional[Estimate]:
     """Predicted peak GPU memory of ``swiftkit train`` for a GPU profile; None for CPU profiles or unknown models.
 
     ``seq_len`` overrides the sequence length found from the data (e.g. ms-swift's reported maximum).
@@ -154,17 +220,24 @@ def estimate(profile: Profile, seq_len: Optional[int] = None) -> Optional[Estima
     else:
         length_note = f"{seq_len} tokens (given)"
     t = profile.train
+    if batch is None:
+        batch = t.per_device_train_batch_size if isinstance(t.per_device_train_batch_size, int) else 1
     result = peak(
         shape,
-        batch=t.per_device_train_batch_size,
+        batch=batch,
         seq_len=seq_len,
         gradient_checkpointing=t.gradient_checkpointing,
         lora_rank=profile.lora.lora_rank,
         target_modules=profile.lora.target_modules,
         torch_dtype=t.torch_dtype,
         use_liger_kernel=t.use_liger_kernel,
+        tuner_type=profile.lora.tuner_type,
+        quant_bits=profile.quant.quant_bits if profile.quant else None,
+        deepspeed=t.deepspeed,
+        world=profile.world_size,
     )
-    notes = [f"batch {t.per_device_train_batch_size} × {length_note}", shape_note]
+    per_gpu = f" per GPU of {profile.world_size}" if profile.world_size > 1 else ""
+    notes = [f"batch {batch}{per_gpu} × {length_note}", shape_note]
     if t.attn_impl == "eager":
         notes.append("eager attention adds memory growing with length² that this estimate leaves out")
     return Estimate(gib=result.gib, breakdown=result.breakdown, note="; ".join(notes))
@@ -178,11 +251,11 @@ def warning(profile: Profile, estimate: Estimate) -> Optional[str]:
     fixes = []
     if not t.gradient_checkpointing:
         fixes.append("--set train.gradient_checkpointing=true")
-    if t.per_device_train_batch_size > 1:
-        half = t.per_device_train_batch_size // 2
+    batch, accumulation = t.per_device_train_batch_size, t.gradient_accumulation_steps
+    if isinstance(batch, int) and isinstance(accumulation, int) and batch > 1:
         fixes.append(
-            f"--set train.per_device_train_batch_size={half} "
-            f"--set train.gradient_accumulation_steps={t.gradient_accumulation_steps * 2} (same effective batch)"
+            f"--set train.per_device_train_batch_size={batch // 2} "
+            f"--set train.gradient_accumulation_steps={accumulation * 2} (same effective batch)"
         )
     if not t.use_liger_kernel:
         fixes.append("--set train.use_liger_kernel=true (needs 'pip install liger-kernel')")

@@ -22,6 +22,7 @@ INSTALL_HINT = 'install ms-swift with pip install "swiftkit[train]"'
 
 INTERRUPTED = 130
 GRACE_SECONDS = 20.0
+TREE_EVERY = 2.0  # seconds between looks at the command's process tree
 
 
 def swift_executable() -> str:
@@ -63,16 +64,88 @@ class _Terminated(Exception):
     pass
 
 
+Tree = dict[int, str]  # pid -> its start time (so a reused pid is never signalled)
+
+
+def _stat(pid: int) -> Optional[tuple[int, str, str]]:
+    """(parent pid, start time, state) of a live process from /proc, or None."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = raw[raw.rfind(")") + 2 :].split()  # the name in parentheses may hold spaces
+    return int(fields[1]), fields[19], fields[0]
+
+
+def descendants(root: int) -> Tree:
+    """Every live process below ``root`` (Linux /proc; empty elsewhere).
+
+    torchrun starts each rank in a session of its own, so the ranks are not in the process group of the command
+    swiftkit starts: they are found here and signalled one by one."""
+    children: dict[int, list[int]] = {}
+    starts: Tree = {}
+    proc_dir = Path("/proc")
+    if not proc_dir.is_dir():
+        return {}
+    for entry in proc_dir.iterdir():
+        if entry.name.isdigit():
+            found = _stat(int(entry.name))
+            if found is not None and found[2] != "Z":
+                children.setdefault(found[0], []).append(int(entry.name))
+                starts[int(entry.name)] = found[1]
+    tree: Tree = {}
+    todo = list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        if pid not in tree:
+            tree[pid] = starts[pid]
+            todo.extend(children.get(pid, []))
+    return tree
+
+
+def _alive(tree: Tree) -> Tree:
+    out = {}
+    for pid, start in tree.items():
+        found = _stat(pid)
+        if found is not None and found[1] == start and found[2] != "Z":
+            out[pid] = start
+    return out
+
+
+def _signal_all(proc: subprocess.Popen[bytes], tree: Tree, sig: int) -> None:
+    """``sig`` to the command's process group and to every process of ``tree`` (never to swiftkit's own group)."""
+    own = os.getpgrp()
+    groups = {proc.pid}
+    for pid in _alive(tree):
+        try:
+            groups.add(os.getpgid(pid))
+        except ProcessLookupError:
+            continue
+    for group in groups - {own}:
+        try:
+            os.killpg(group, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+    for pid in _alive(tree):
+        try:
+            os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
 def stop_group(
     proc: subprocess.Popen[bytes],
     grace: float = GRACE_SECONDS,
     steps: Optional[tuple[tuple[signal.Signals, float], ...]] = None,
+    tree: Optional[Tree] = None,
 ) -> None:
-    """SIGINT the whole group (ms-swift exits cleanly), then TERM, then KILL (or the given ``steps``).
+    """SIGINT the whole process tree (ms-swift exits cleanly), then TERM, then KILL (or the given ``steps``): every
+    rank torchrun started included, so nothing is left training after swiftkit returns.
 
     Another Ctrl-C or SIGTERM while waiting skips straight to the next, harder signal instead of interrupting the
     clean-up itself.
     """
+    tree = {**(tree or {}), **descendants(proc.pid)}  # now, while torchrun still links its ranks to us
     hurry = threading.Event()
     in_main = threading.current_thread() is threading.main_thread()
     previous = {}
@@ -82,24 +155,35 @@ def stop_group(
     try:
         for sig, wait in steps or ((signal.SIGINT, grace), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
             hurry.clear()
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                break
+            tree.update(descendants(proc.pid))
+            _signal_all(proc, tree, sig)
             deadline = time.monotonic() + wait
-            while proc.poll() is None and time.monotonic() < deadline and not hurry.is_set():
+            while (proc.poll() is None or _alive(tree)) and time.monotonic() < deadline and not hurry.is_set():
                 time.sleep(0.1)
-            if proc.poll() is not None:
+            if proc.poll() is not None and not _alive(tree):
                 break
-        # children of the group may outlive the leader: make sure none is left
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        # children may outlive the leader: make sure none is left
+        _signal_all(proc, tree, signal.SIGKILL)
         proc.wait()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _end_leftovers(tree: Tree) -> None:
+    """Processes of a finished command that are still running (ranks orphaned by a crashed launcher): TERM, KILL."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        alive = _alive(tree)
+        if not alive:
+            return
+        for pid in alive:
+            try:
+                os.kill(pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+        deadline = time.monotonic() + 5.0
+        while _alive(tree) and time.monotonic() < deadline:
+            time.sleep(0.1)
 
 
 def child_env(command: Command) -> dict[str, str]:
@@ -157,14 +241,22 @@ def wait(
     if in_main:
         signal.signal(signal.SIGTERM, on_term)
     follower = Echo(log_path, echo) if echo is not None and log_path is not None else None
+    tree: Tree = {}
     try:
         try:
-            return proc.wait()
+            while True:
+                try:
+                    code = proc.wait(timeout=TREE_EVERY)
+                    break
+                except subprocess.TimeoutExpired:
+                    tree.update(descendants(proc.pid))  # torchrun's ranks live in sessions of their own
+            _end_leftovers(tree)  # ranks a crashed launcher left behind
+            return code
         except (KeyboardInterrupt, _Terminated):
-            stop_group(proc, grace)
+            stop_group(proc, grace, tree=tree)
             return INTERRUPTED
         except BaseException:
-            stop_group(proc, 5.0)  # a crash of swiftkit itself leaves no orphan behind
+            stop_group(proc, 5.0, tree=tree)  # a crash of swiftkit itself leaves no orphan behind
             raise
     finally:
         if follower is not None:

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The GPU runs of issues 15 and 16 (several GPUs, nodes, ZeRO-3, QLoRA, the mixed identity + Alpaca-like job),
+# each through `swiftkit train` via bench/gpu_bench.py. Run from the checkout root on a GPU box with wheels in $WHL:
+#   WHL=.whl OUT=/tmp/out bash bench/scale_gpu.sh 7b      # one H200 x2 call: 1 vs 2 GPUs, 2 nodes, QLoRA
+#   WHL=.whl OUT=/tmp/out bash bench/scale_gpu.sh 32b     # ZeRO-3 32B over 2 cards, then the article vs fast profiles
+set -uo pipefail
+phase=${1:?7b or 32b}
+out=${OUT:?folder for results}
+tok=${TOK:-../tok}
+logs=${TMPDIR:-/tmp}/scale-logs-$phase
+mkdir -p "$out" "$logs"
+MIX="data.datasets=[{path: datasets/identity.json}, {path: bench/data/alpaca_like_zh500.jsonl, kind: general}]"
+ID60="data.datasets.0.path=bench/data/identity60.json"
+bench() { timeout "${BUDGET:-540}" env WHL="$WHL" bash bench/gpu_bench.sh --tokenizer "$tok" --logs "$logs" --results "$out" "$@"; }
+nvidia-smi --query-gpu=index,name,memory.total,driver_version --format=csv,noheader
+EXP="env:PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True"
+df -h /tmp /dev/shm 2>/dev/null
+if [ "$phase" = 7b ]; then
+  bench --tag scale-7b --timeout 170 \
+    --run "h100-mixed=h100 '$MIX' train.num_train_epochs=1" \
+    --run "h100-mixed-2gpu=h100 '$MIX' train.num_train_epochs=1 gpu.devices=[0,1]" \
+    --nodes-run "h100-mixed-2nodes=h100 '$MIX' train.num_train_epochs=1" \
+    --run "qlora=qlora-12gb $ID60" \
+    --run "qlora-as-lora=qlora-12gb $ID60 quant=null" \
+    --run "4090d-fast-mixed=4090d-fast '$MIX' train.num_train_epochs=1"
+elif [ "$phase" = qlora ]; then
+  bench --tag qlora-7b --timeout 85 \
+    --run "qlora=qlora-12gb $ID60" \
+    --run "lora-16x1=qlora-12gb $ID60 quant=null train.per_device_train_batch_size=16 train.gradient_accumulation_steps=1"
+elif [ "$phase" = 32b ] || [ "$phase" = final ]; then
+  # 65 GB of weights: written to and read from memory (/dev/shm) when it has room, else /tmp. No merged export
+  # in the disk check (export.merge_lora=false): the run itself writes only the adapter and ZeRO shards.
+  work32=${TMPDIR:-/tmp}/swiftkit-gpu-bench
+  if [ "$(df --output=avail -k /dev/shm 2>/dev/null | tail -1)" -gt 90000000 ] 2>/dev/null; then work32=/dev/shm/swiftkit-gpu-bench; fi
+  BUDGET=${BUDGET32:-330} bench --tag scale-32b --shape 32b --work "$work32" --timeout 250 \
+    --run "zero3-32b=h100 $ID60 gpu.devices=[0,1] gpu.memory_gb=141 train.deepspeed=zero3 export.merge_lora=false swift_args.max_steps=10"
+  rm -rf "$work32"
+  if [ "$phase" = 32b ]; then
+    BUDGET=${BUDGET7:-200} bench --tag nodes-7b --timeout 170 \
+      --nodes-run "h100-mixed-2nodes=h100 '$MIX' train.num_train_epochs=1"
+  else
+    BUDGET=${BUDGET7:-245} bench --tag levers-7b --timeout 110 \
+      --run "h100-mixed-exp-gbl=h100 '$MIX' train.num_train_epochs=1 train.group_by_length=true $EXP" \
+      --run "4090d-fast-mixed-exp-gbl=4090d-fast '$MIX' train.num_train_epochs=1 train.group_by_length=true $EXP" \
+      --run "lora-16x1=qlora-12gb $ID60 quant=null train.per_device_train_batch_size=16 train.gradient_accumulation_steps=1"
+  fi
+else
+  bench --tag levers-7b --timeout 170 \
+    --run "h100-mixed-exp=h100 '$MIX' train.num_train_epochs=1 $EXP" \
+    --run "h100-mixed-exp-gbl=h100 '$MIX' train.num_train_epochs=1 train.group_by_length=true $EXP" \
+    --run "lora-16x1=qlora-12gb $ID60 quant=null train.per_device_train_batch_size=16 train.gradient_accumulation_steps=1" \
+    --run "4090d-mixed=4090d '$MIX' train.num_train_epochs=1 swift_args.max_steps=8" \
+    --run "4090d-fast-mixed=4090d-fast '$MIX' train.num_train_epochs=1 train.group_by_length=true $EXP"
+fi
+tar czf "$out/logs-$phase.tgz" -C "$logs" . 2>/dev/null
+ls -la "$out"
