@@ -99,7 +99,10 @@ def run_dirs(out: Path) -> list[Path]:
     return sorted((p for p in out.glob("v*-*") if p.is_dir()), key=lambda p: int(p.name[1:].split("-")[0]))
 
 
-def swift_pids(text: str) -> list[int]:
+def swift_pids(path: Path, work: Path) -> list[int]:
+    """ms-swift processes whose command line names ``path`` (argv holds it relative to the folder swiftkit ran in
+    when it is inside it)."""
+    names = {str(path), os.path.relpath(path, work)}
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and int(entry.name) != os.getpid():
@@ -107,7 +110,7 @@ def swift_pids(text: str) -> list[int]:
                 cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             except OSError:
                 continue
-            if text in cmd and "swift.cli" in cmd:
+            if "swift.cli" in cmd and any(name in cmd for name in names):
                 found.append(int(entry.name))
     return found
 
@@ -206,7 +209,7 @@ def row2(b: Bench) -> dict[str, Any]:
         t0 = time.monotonic()
         probe = "import sys\nfrom swiftkit.runs.lock import RunLock\nRunLock(sys.argv[1]).acquire().release()"
         lock = subprocess.run([PY, "-c", probe, str(out)], env=b.env, capture_output=True, text=True)
-        while swift_pids(str(run)) and time.monotonic() - t0 < 300:
+        while swift_pids(run, b.work) and time.monotonic() - t0 < 300:
             time.sleep(0.5)
         lines = (run / "logging.jsonl").read_text().splitlines()
         steps = [json.loads(x).get("global_step/max_steps") for x in lines if "global_step/max_steps" in x]
@@ -316,7 +319,7 @@ def row4(b: Bench) -> dict[str, Any]:
             "error_lines": [ln[:300] for ln in stderr.splitlines() if ln.startswith("Error:")],
             "manifest": {k: record.get(k) for k in ("status", "reason")},
             "manifest_checkpoint_files": sorted(p.name for p in Path(named).iterdir()) if named else None,
-            "processes_left": len(swift_pids(str(out))),
+            "processes_left": len(swift_pids(out, b.work)),
         }
         filler.unlink()
     finally:
@@ -352,7 +355,7 @@ def row5(b: Bench) -> dict[str, Any]:
     while not any(w.exists() for w in weights):  # ms-swift has begun writing the merged weights
         assert proc.poll() is None
         time.sleep(0.01)
-    for pid in swift_pids(str(ck)):
+    for pid in swift_pids(ck, b.work):
         os.kill(pid, signal.SIGKILL)
     proc.kill()
     proc.wait()

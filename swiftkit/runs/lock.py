@@ -122,6 +122,15 @@ def _read(fd: int) -> dict[str, Any]:
         return {}
 
 
+def lock_info(path: Path) -> dict[str, Any]:
+    """What a lock file says about its holder ({} when there is none or it cannot be read)."""
+    try:
+        value = json.loads(path.read_bytes() or b"{}")
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def is_locked(path: Path) -> bool:
     """Some live process holds the flock on ``path`` (probed without waiting; False when there is no file)."""
     try:

@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 from swiftkit.layout import LOCK_NAME, LOGGING_JSONL, TRAIN_LOG
 from swiftkit.runs import checkpoints, manifest
-from swiftkit.runs.lock import alive, is_locked
+from swiftkit.runs.lock import alive, is_locked, lock_info
 from swiftkit.runs.progress import RunSummary, read_events, summarise, tail
 
 RUNNING = "running"
@@ -44,7 +44,8 @@ def live_pid(record: dict[str, Any], run_dir: Path) -> Optional[int]:
         return int(record["swift_pid"])
     if alive(record.get("pid"), record.get("pid_start")):
         return int(record["pid"])
-    if record.get("swift_pid") is None and is_locked(run_dir.parent / LOCK_NAME):
+    lock = run_dir.parent / LOCK_NAME
+    if record.get("swift_pid") is None and is_locked(lock) and lock_info(lock).get("run_dir") == str(run_dir):
         # ms-swift started but its pid never reached the manifest (a full disk): the run lock it holds says it lives
         return -1
     return None

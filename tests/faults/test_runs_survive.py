@@ -206,3 +206,29 @@ def test_a_dead_run_is_judged_by_its_log(tmp_path: Path, log: list[str], train_l
     assert found.status == expected
     record = manifest.read(run)
     assert record["status"] == expected and record["reconciled"] == found.note and record["ended"] is not None
+
+
+HOLD = """
+import sys, time
+from swiftkit.runs.lock import RunLock
+RunLock(sys.argv[1]).acquire(run_dir=sys.argv[2])
+print("held", flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("holder_run", ["this", "another"])
+def test_a_run_whose_pid_never_reached_the_manifest_is_judged_by_the_lock(tmp_path: Path, holder_run: str):
+    """A full disk kept ms-swift's pid out of the manifest: the run lock, if held for this run, says it lives."""
+    out = tmp_path / "out"
+    run = out / "v0-20260101-000000"
+    run.mkdir(parents=True)
+    manifest.write(run, {"status": "running", "pid": 2**22 + 7, "started": "then"})
+    named = str(run) if holder_run == "this" else str(out / "v1-20260101-000001")
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(out), named], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        assert state.reconcile(run).status == ("running" if holder_run == "this" else "failed")
+    finally:
+        holder.kill()
+        holder.wait()
