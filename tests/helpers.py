@@ -42,3 +42,17 @@ def write_merged(folder: Path) -> Path:
         (folder / name).write_text('{"x": 1}')
     (folder / "model.safetensors").write_bytes(safetensors_bytes({"w": [4, 4]}))
     return folder
+
+
+def flag_values(argv: list[str]) -> dict[str, list[str]]:
+    """``swift sub --a 1 2 --b=x`` -> {"--a": ["1", "2"], "--b": ["x"]} (argv after the subcommand)."""
+    out: dict[str, list[str]] = {}
+    key = None
+    for token in argv[2:]:
+        if token.startswith("--"):
+            key, _, inline = token.partition("=")
+            out[key] = [inline] if inline else []
+        else:
+            assert key is not None
+            out[key].append(token)
+    return out

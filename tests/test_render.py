@@ -7,7 +7,7 @@ import shlex
 from pathlib import Path
 
 import pytest
-from helpers import sft_command
+from helpers import flag_values, sft_command
 
 from swiftkit.config import profiles
 from swiftkit.config.profiles import builtin_dir
@@ -69,19 +69,6 @@ CUDA_VISIBLE_DEVICES=0 swift sft --model Qwen/Qwen2.5-7B-Instruct --tuner_type l
 """
 
 
-def _flags(argv: list[str]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    key = None
-    for token in argv[2:]:
-        if token.startswith("--"):
-            key, _, inline = token.partition("=")
-            out[key] = [inline] if inline else []
-        else:
-            assert key is not None
-            out[key].append(token)
-    return out
-
-
 def test_4090d_reproduces_every_setting_of_the_article():
     lp = profiles.load("4090d")
     cmd = sft_command(lp.profile, V4)
@@ -90,8 +77,8 @@ def test_4090d_reproduces_every_setting_of_the_article():
     assert cmd.env["CUDA_VISIBLE_DEVICES"] == "0"
     assert cmd.env["PYTORCH_CUDA_ALLOC_CONF"] == "expandable_segments:True"
     assert cmd.env["SWIFTKIT_REMOTE_CODE"] == "off"
-    ours = _flags(cmd.argv)
-    article = _flags(shlex.split(" ".join(ARTICLE_4X.split()))[1:])
+    ours = flag_values(cmd.argv)
+    article = flag_values(shlex.split(" ".join(ARTICLE_4X.split()))[1:])
     # identity and output folder are ours by design; every training setting must match exactly (as numbers)
     for flag, values in article.items():
         if flag in ("--model_author", "--model_name", "--output_dir"):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from helpers import sft_command
+from helpers import flag_values, sft_command
 
 from swiftkit.cli import cli
 from swiftkit.config import profiles
@@ -30,18 +30,6 @@ QWEN32B = shapes.Shape(5120, 27648, 64, 40, 8, 152064, False)
 
 def load(name: str, *sets: str) -> Profile:
     return profiles.load(name, list(sets)).profile
-
-
-def flag_values(argv: list[str]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    key = ""
-    for token in argv[2:]:
-        if token.startswith("--"):
-            key = token
-            out[key] = []
-        else:
-            out[key].append(token)
-    return out
 
 
 # ---------------------------------------------------------------- the profile's new fields

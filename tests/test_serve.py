@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from helpers import safetensors_bytes
+from helpers import flag_values, safetensors_bytes
 
 from swiftkit.cli import cli
 from swiftkit.config import profiles
@@ -102,23 +102,12 @@ def test_deploy_serves_an_adapter_a_merged_model_or_the_base(checkpoint, model, 
     assert (argv[argv.index("--adapters") + 1] if "--adapters" in argv else None) == adapters
 
 
-def _flags(argv: list[str]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for token in argv[2:]:
-        if token.startswith("--"):
-            key = token
-            out[key] = []
-        else:
-            out[key].append(token)
-    return out
-
-
 @pytest.mark.parametrize("name", ["4090d", "cpu-demo", "h100"])
 def test_deploy_serves_what_infer_answers_with(name):
     """Every flag of `swift infer` but --stream reaches `swift deploy` with the same value."""
     lp = profiles.load(name, ["infer.repetition_penalty=1.05", "system=Be Zed."])
-    infer = _flags(render.render_infer(lp.profile, V4, "ck").argv)
-    deploy = _flags(render.render_deploy(lp.profile, V4, "ck", Endpoint("127.0.0.1", 8000, "m")).argv)
+    infer = flag_values(render.render_infer(lp.profile, V4, "ck").argv)
+    deploy = flag_values(render.render_deploy(lp.profile, V4, "ck", Endpoint("127.0.0.1", 8000, "m")).argv)
     plugins = deploy.pop("--external_plugins")
     assert "--external_plugins" not in infer and len(plugins) == 1 and plugins[0].endswith("plugins/serve.py")
     infer.pop("--stream")
