@@ -58,3 +58,9 @@ def test_every_card_of_a_multi_gpu_profile_must_be_there():
         check_gpu(profiles.load("h100", ["gpu.devices=[0, 1]"]).profile, "h100", one)
     two = [Gpu(0, "H200", 143771), Gpu(1, "H200", 143771)]
     assert check_gpu(profiles.load("h100", ["gpu.devices=[0, 1]"]).profile, "h100", two) is None
+
+
+def test_ms_swift_told_to_use_the_cpu_needs_no_card(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    lp = profiles.load("cpu-demo", ["gpu={devices: [0, 1]}", "swift_args.use_cpu=true", "swift_args.ddp_backend=gloo"])
+    assert check_gpu(lp.profile, "cpu-demo") is None

@@ -51,8 +51,8 @@ def visible_gpus() -> Optional[list[Gpu]]:
 
 def check_gpu(profile: Profile, profile_ref: str, gpus: Optional[list[Gpu]] = None) -> Optional[str]:
     """Refuse a GPU profile whose card is missing; return a warning when the card is smaller than the profile says."""
-    if profile.gpu is None:
-        return None
+    if profile.gpu is None or profile.swift_args.get("use_cpu") in (True, "true", "True"):
+        return None  # a CPU profile, or ms-swift told to use the CPU (e.g. several ranks on gloo)
     found = visible_gpus() if gpus is None else gpus
     wanted = profile.gpu.indices
     shown = ", ".join(map(str, wanted))

@@ -72,8 +72,8 @@ def test_the_wheel_works_from_an_empty_folder(installed: Path, tmp_path: Path, t
     planned = swiftkit(installed, here, "plan", "sft", "-p", "4090d")
     assert planned.returncode == 0, planned.stderr
     argv = shlex.split(planned.stdout.strip())
-    plugin = argv[argv.index("--external_plugins") + 1]
-    assert Path(plugin).is_file() and str(installed) in str(Path(plugin).resolve())  # shipped in the wheel
+    guard = next(a.split("=", 1)[1] for a in argv if a.startswith("PYTHONPATH="))  # the remote-code guard
+    assert (Path(guard) / "sitecustomize.py").is_file() and str(installed) in str(Path(guard).resolve())
     data = Path(argv[argv.index("--dataset") + 1])  # the run's own copy, filled from the profile's identity
     assert data.parent.name == "data" and data.parent.parent.name.startswith("v0-")
     source = planned.stderr.split("from ", 1)[1].split(":", 1)[0]  # '# writes RUN/data/… from TEMPLATE: …'
