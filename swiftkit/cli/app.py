@@ -124,8 +124,9 @@ def cli() -> None:
 
     \b
     Example:
+      swiftkit init my-bot --name Lumen --author "Kite Labs" && cd my-bot
+      swiftkit validate && swiftkit train && swiftkit infer --prompt "Who are you?"
       swiftkit plan sft --profile 4090d
-      swiftkit train --profile cpu-demo
     """
 
 
