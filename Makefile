@@ -24,6 +24,7 @@ $(VENV)/.installed: pyproject.toml
 	@if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then \
 		echo "NVIDIA GPU found: installing $(TORCH_GPU) (an installed CUDA torch is kept)"; \
 		$(BIN)/python -m pip install "$(TORCH_GPU)"; \
+		$(BIN)/python -m pip install -e '.[gpu]'; \
 	else \
 		echo "No NVIDIA GPU: installing CPU torch ($(TORCH_CPU))"; \
 		$(BIN)/python -m pip install "$(TORCH_CPU)"; \

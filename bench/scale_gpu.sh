@@ -44,6 +44,19 @@ elif [ "$phase" = 32b ] || [ "$phase" = final ]; then
       --run "4090d-fast-mixed-exp-gbl=4090d-fast '$MIX' train.num_train_epochs=1 train.group_by_length=true $EXP" \
       --run "lora-16x1=qlora-12gb $ID60 quant=null train.per_device_train_batch_size=16 train.gradient_accumulation_steps=1"
   fi
+elif [ "$phase" = levers16 ]; then
+  # Issue 16 levers on the mixed job (1 epoch, 38 optimizer steps of 16): Liger (no logits held: the batch fit
+  # allows more per pass), checkpointing, LoRA dropout 0, torch.compile; then where start-up goes.
+  S="'$MIX' train.num_train_epochs=1"
+  BUDGET=${BUDGET16:-470} bench --tag levers16-7b --timeout 110 \
+    --run "h100-liger-ckpt=h100 $S train.use_liger_kernel=true train.gradient_checkpointing=true" \
+    --run "4090d-fast-liger=4090d-fast $S train.use_liger_kernel=true" \
+    --run "h100-liger=h100 $S train.use_liger_kernel=true" \
+    --run "h100-liger-ckpt-nodrop=h100 $S train.use_liger_kernel=true train.gradient_checkpointing=true lora.lora_dropout=0" \
+    --run "h100-id-nodrop=h100 $ID60 lora.lora_dropout=0" \
+    --run "h100-liger-ckpt-compile=h100 $S train.use_liger_kernel=true train.gradient_checkpointing=true swift_args.torch_compile=true"
+  PYTHONPATH="$PWD:${SITE:-${TMPDIR:-/tmp}/swiftkit-site}" timeout 120 python3 bench/import_profile.py > "$out/import-profile.md" 2>&1
+  PYTHONPATH="${SITE:-${TMPDIR:-/tmp}/swiftkit-site}" python3 -X importtime -c "from swift.cli.utils import try_use_single_device_mode; from swift.ray_utils import try_init_ray; from swift.pipelines import sft_main" 2> "$out/importtime-sft-child.txt" || true
 else
   bench --tag levers-7b --timeout 170 \
     --run "h100-mixed-exp=h100 '$MIX' train.num_train_epochs=1 $EXP" \

@@ -232,8 +232,10 @@ def long_records(tmp_path: Path, tokens: int, count: int = 4) -> Path:
     [
         ("h100", None, [], (16, 1)),  # the identity data: short records, as before
         ("4090d-fast", None, [], (16, 1)),
-        ("h100", 660, [], (8, 2)),  # long general records: the mixed job measured on the H200
-        ("4090d-fast", 660, [], (2, 8)),
+        ("h100", 660, [], (16, 1)),  # long general records (the mixed job): Liger + checkpointing 'auto' -> on
+        ("4090d-fast", 660, [], (16, 1)),
+        ("h100", 660, ["train.use_liger_kernel=false", "train.gradient_checkpointing=false"], (8, 2)),
+        ("4090d-fast", 660, ["train.use_liger_kernel=false", "train.gradient_checkpointing=true"], (2, 8)),
         ("h100", 660, ["gpu.devices=[0, 1]"], (8, 1)),  # 8 per GPU on 2 GPUs: still 16 a step
         ("h100", 660, ["train.per_device_train_batch_size=4"], (4, 4)),  # an explicit batch wins
         ("h100", 660, ["train.gradient_accumulation_steps=8"], (2, 8)),

@@ -112,7 +112,11 @@ class TrainSection(Section):
     torch_dtype: Literal["bfloat16", "float16", "float32"] = Field(
         "bfloat16", description="Weights dtype; float32 on CPU."
     )
-    gradient_checkpointing: bool = Field(True, description="Recompute activations to save memory (slower).")
+    gradient_checkpointing: Union[bool, Auto] = Field(
+        True,
+        description="Recompute activations to save memory (more compute per pass); 'auto': off when the fitted "
+        "batch needs no more forward passes without it, else on (fewer, larger passes win on a GPU).",
+    )
     attn_impl: Optional[Literal["sdpa", "eager", "flash_attn", "flash_attention_2", "flash_attention_3"]] = Field(
         None, description="Attention implementation; unset lets ms-swift choose."
     )

@@ -110,13 +110,14 @@ def prepare_train(
     """Plan, check the user's data (before any model loads), make the embedded model and self-replay data that are
     missing, then plan and check again with them. Raises on data errors; returns the plan with its warnings."""
     from swiftkit.jobs.replay import ensure_replay
-    from swiftkit.sizing.gpus import check_gpu
+    from swiftkit.sizing.gpus import check_gpu, check_packages
 
     stage = on_stage or (lambda _text: None)
     refuse_shipped_code(lp.profile)
     plan = plan_train(lp, flavor, now, resume)
     refuse_on_errors(check_data(lp, plan.run))
     gpu_warning = check_gpu(lp.profile, lp.name)  # a missing card is refused before any model loads
+    check_packages(lp.profile)  # so is a missing liger-kernel, deepspeed or bitsandbytes
     if needs_conversion(lp.profile):
         stage("converting the embedded model into a Hugging Face folder (once; about a minute)")
     ensure_model(lp.profile)

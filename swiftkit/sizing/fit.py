@@ -6,11 +6,16 @@ number of optimizer steps and so the learning-rate schedule; only how each step 
 changes. The per-GPU batch is the largest divisor of the per-GPU share whose predicted peak (:mod:`vram`, for the
 longest record of the data: ms-swift pads a batch to its longest record) fits ``FIT_FRACTION`` of the card.
 Nothing is dropped: ``max_length`` is not touched, so a record longer than it is still refused by the data check.
+
+``gradient_checkpointing: auto`` is decided with the batch: off when the batch fitted without it needs no more
+forward passes per step than the batch fitted with it, else on. A LoRA step on a GPU is bound by kernel launches
+more than by arithmetic, so one pass of 16 with recomputation beats two passes of 8 without it (measured on an
+H200: 27.9 s vs 31.7 s for the mixed identity + Alpaca job, bench/results/), and memory drops by 2.4x.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 from swiftkit.config.schema import AUTO, Profile
@@ -28,6 +33,7 @@ class BatchChoice:
     world: int
     auto: bool
     note: str = ""
+    checkpointing: Optional[bool] = None  # set when train.gradient_checkpointing was 'auto'
 
     @property
     def effective(self) -> int:
@@ -35,7 +41,10 @@ class BatchChoice:
 
     def line(self) -> str:
         gpus = f" × {self.world} processes" if self.world > 1 else ""
-        how = f" ({self.note})" if self.note else ""
+        notes = [self.note] if self.note else []
+        if self.checkpointing is not None:
+            notes.append(f"gradient checkpointing {'on' if self.checkpointing else 'off'} (auto)")
+        how = f" ({'; '.join(notes)})" if notes else ""
         return (
             f"batch: {self.per_device} per forward pass × {self.accumulation} accumulation{gpus} = "
             f"{self.effective} sequences per optimizer step{how}"
@@ -70,8 +79,33 @@ def _largest_fitting(profile: Profile, candidates: list[int]) -> tuple[int, str]
     return candidates[-1], f"auto: even batch {candidates[-1]} is predicted over the card for {length_note}"
 
 
+def _with_checkpointing(profile: Profile, value: bool) -> Profile:
+    return profile.model_copy(update={"train": profile.train.model_copy(update={"gradient_checkpointing": value})})
+
+
+def _fits(profile: Profile, batch: int) -> bool:
+    assert profile.gpu is not None
+    found = vram.estimate(profile, batch=batch)
+    return found is not None and found.gib <= profile.gpu.memory_gb * vram.FIT_FRACTION
+
+
 def choose(profile: Profile) -> BatchChoice:
-    """The per-GPU batch and accumulation ms-swift gets; explicit numbers in the profile always win."""
+    """The per-GPU batch and accumulation ms-swift gets (and checkpointing, when 'auto'); explicit numbers in the
+    profile always win."""
+    if profile.train.gradient_checkpointing != AUTO:
+        return _choose_batch(profile)
+    if profile.gpu is None:  # nothing to fit on the CPU: recomputation would only cost time
+        return replace(_choose_batch(_with_checkpointing(profile, False)), checkpointing=False)
+    if shape_of(profile) is None:  # memory unknown: the safe side
+        return replace(_choose_batch(_with_checkpointing(profile, True)), checkpointing=True)
+    without = _choose_batch(_with_checkpointing(profile, False))
+    with_ = _choose_batch(_with_checkpointing(profile, True))
+    if _fits(_with_checkpointing(profile, False), without.per_device) and without.accumulation <= with_.accumulation:
+        return replace(without, checkpointing=False)
+    return replace(with_, checkpointing=True)
+
+
+def _choose_batch(profile: Profile) -> BatchChoice:
     t = profile.train
     world = profile.world_size
     batch, accumulation, effective = (
@@ -112,9 +146,12 @@ def apply(profile: Profile, choice: Optional[BatchChoice] = None) -> tuple[Profi
     """The profile with concrete batch numbers (a copy when anything was 'auto'), and the choice."""
     choice = choice or choose(profile)
     t = profile.train
-    if t.per_device_train_batch_size != AUTO and t.gradient_accumulation_steps != AUTO:
+    update: dict[str, object] = {}
+    if t.per_device_train_batch_size == AUTO or t.gradient_accumulation_steps == AUTO:
+        update.update(per_device_train_batch_size=choice.per_device, gradient_accumulation_steps=choice.accumulation)
+    if t.gradient_checkpointing == AUTO:
+        assert choice.checkpointing is not None
+        update["gradient_checkpointing"] = choice.checkpointing
+    if not update:
         return profile, choice
-    train = t.model_copy(
-        update={"per_device_train_batch_size": choice.per_device, "gradient_accumulation_steps": choice.accumulation}
-    )
-    return profile.model_copy(update={"train": train}), choice
+    return profile.model_copy(update={"train": t.model_copy(update=update)}), choice

@@ -6,8 +6,10 @@ fail at the hub or on the first CUDA call.
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Optional
 
@@ -78,3 +80,24 @@ def check_gpu(profile: Profile, profile_ref: str, gpus: Optional[list[Gpu]] = No
             f"{profile.gpu.memory_gb:g} GB: it may run out of memory ('swiftkit plan sft' shows the estimate)."
         )
     return None
+
+
+# (profile setting, module ms-swift imports for it, what to install)
+OPTIONAL_PACKAGES = (
+    ("train.use_liger_kernel", "liger_kernel", "pip install 'swiftkit[gpu]' (or liger-kernel)"),
+    ("train.deepspeed", "deepspeed", "pip install deepspeed"),
+    ("quant", "bitsandbytes", "pip install bitsandbytes"),
+)
+
+
+def check_packages(profile: Profile, find: Callable[[str], object] = importlib.util.find_spec) -> None:
+    """Refuse, before any model loads, a profile whose settings need a package this Python lacks (ms-swift would
+    fail minutes later, after loading the model). ``find_spec`` locates a package without importing it."""
+    t = profile.train
+    wanted = {"train.use_liger_kernel": t.use_liger_kernel, "train.deepspeed": t.deepspeed, "quant": profile.quant}
+    missing = [(setting, module, how) for setting, module, how in OPTIONAL_PACKAGES if wanted[setting]]
+    missing = [m for m in missing if find(m[1]) is None]
+    if missing:
+        parts = [f"{setting} needs the '{module}' package: {how}" for setting, module, how in missing]
+        off = " ".join(f"--set {s}={'false' if s.endswith('kernel') else 'null'}" for s, _, _ in missing)
+        raise SwiftkitError(f"{'; '.join(parts)}. Or turn it off: {off}.")

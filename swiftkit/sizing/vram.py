@@ -226,7 +226,7 @@ def estimate(profile: Profile, seq_len: Optional[int] = None, batch: Optional[in
         shape,
         batch=batch,
         seq_len=seq_len,
-        gradient_checkpointing=t.gradient_checkpointing,
+        gradient_checkpointing=t.gradient_checkpointing is not False,  # 'auto' unresolved: as if on
         lora_rank=profile.lora.lora_rank,
         target_modules=profile.lora.target_modules,
         torch_dtype=t.torch_dtype,
@@ -249,7 +249,7 @@ def warning(profile: Profile, estimate: Estimate) -> Optional[str]:
         return None
     t = profile.train
     fixes = []
-    if not t.gradient_checkpointing:
+    if t.gradient_checkpointing is False:
         fixes.append("--set train.gradient_checkpointing=true")
     batch, accumulation = t.per_device_train_batch_size, t.gradient_accumulation_steps
     if isinstance(batch, int) and isinstance(accumulation, int) and batch > 1:

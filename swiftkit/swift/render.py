@@ -229,6 +229,8 @@ def render_sft(run: ResolvedRun, flavor: SwiftFlavor) -> Command:
             b.add("--use_dora", True)
     b.add("--warmup_ratio", t.warmup_ratio)
     b.add("--max_length", t.max_length)
+    if not isinstance(t.gradient_checkpointing, bool):  # fit.apply resolves 'auto' before any command is built
+        raise SwiftkitError("train.gradient_checkpointing 'auto' was not resolved; report this as a swiftkit bug.")
     b.add("--gradient_checkpointing", t.gradient_checkpointing)
     b.add("--attn_impl", t.attn_impl)
     b.add("--eval_steps", t.eval_steps)
