@@ -71,7 +71,8 @@ BASELINE = "4090d"  # the article's recipe: speed-ups are against this run
 
 # Output lines that mark the phases of a run, in the order they appear.
 MARKS = {
-    "spawn": re.compile(r"^run sh: "),  # the swift script starts `python .../swift/cli/sft.py`
+    # the swift script starts `python .../swift/cli/sft.py` (old runner), or swiftkit has started ms-swift's child
+    "spawn": re.compile(r"^(run sh: |ms-swift log: )"),
     "args": re.compile(r"\[INFO:swift\] args: "),  # the child has imported ms-swift and parsed its arguments
     "main": re.compile(r"Start time of running main"),  # model and tokenizer loaded
     "train": re.compile(r"Train:\s+0%"),  # trainer built, first step starting
