@@ -67,6 +67,14 @@ elif [ "$phase" = final16 ]; then
     --run "4090d-fast-mixed=4090d-fast $S" \
     --run "h100-identity=h100 $ID60" \
     --run "4090d-mixed=4090d $S"
+elif [ "$phase" = unsloth16 ]; then
+  # ms-swift's own --tuner_backend unsloth (Unsloth's fused LoRA kernels) beside the shipped 4090d-fast, same call.
+  # USITE: a folder with unsloth, unsloth_zoo, a bitsandbytes cut to its CUDA 13 library and their small deps.
+  S="'$MIX' train.num_train_epochs=1"
+  export PYTHONPATH="${USITE:?folder with unsloth}${PYTHONPATH:+:$PYTHONPATH}"
+  BUDGET=${BUDGET16:-480} bench --tag unsloth16-7b --timeout 200 \
+    --run "unsloth-mixed=4090d-fast $S swift_args.tuner_backend=unsloth train.use_liger_kernel=false train.per_device_train_batch_size=16 train.gradient_accumulation_steps=1 train.gradient_checkpointing=true" \
+    --run "4090d-fast-mixed=4090d-fast $S"
 else
   bench --tag levers-7b --timeout 170 \
     --run "h100-mixed-exp=h100 '$MIX' train.num_train_epochs=1 $EXP" \
