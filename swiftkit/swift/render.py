@@ -328,6 +328,8 @@ def render_infer(
     if val_dataset is not None:
         b.add("--stream", False)
         b.add("--max_batch_size", inf.max_batch_size)
+        if flavor.major >= 4:  # results written batch by batch (checked in 4.6.0): swiftkit counts them as they come
+            b.add("--write_batch_size", inf.max_batch_size)
         b.add("--val_dataset", shown_path(val_dataset))
         b.add("--result_path", shown_path(result_path or ""))
     else:
