@@ -129,6 +129,7 @@ def test_cache_key_changes_with_what_shapes_the_answers():
     assert key != cache_key(base, ["b"])
     assert key != cache_key(profiles.load("cpu-demo", ["system=Be brief."]).profile, ["a"])
     assert key != cache_key(profiles.load("cpu-demo", ["infer.max_new_tokens=7"]).profile, ["a"])
+    assert key != cache_key(profiles.load("cpu-demo", ["infer.repetition_penalty=1.1"]).profile, ["a"])
 
 
 def test_atomic_write_refuses_to_overwrite_without_force(tmp_path):
