@@ -1,8 +1,8 @@
 """The main job on the embedded SmolLM2-135M (CPU, minutes): the adapter says who it is and stays general.
 
 Run with `make acceptance` (CI runs it after `make test`). Thresholds here are regression guards a little below
-what was measured on this kind of machine (2 epochs at lr 1e-3, 100 steps: identity 95.0%, pollution 0.0%, three runs; one
-probe is 2.5 points); the measured figures are in bench/results/cpu-demo-levers-2026-11-28.md.
+what was measured on this kind of machine (2 epochs at lr 1e-3, 100 steps: identity 95.0%, pollution 0.0%, in three
+runs; one probe is 2.5 points); the measured figures are in bench/results/cpu-demo-levers-2026-11-28.md.
 """
 
 from __future__ import annotations
