@@ -178,3 +178,26 @@ def test_runner_puts_the_guard_first_and_keeps_the_users_pythonpath(monkeypatch)
     env = runner.child_env(render.render_infer(lp.profile, V4, "ck"))
     assert env["PYTHONPATH"].split(os.pathsep) == [str(render.GUARD_DIR), "/mine", "/other"]
     assert env["SWIFTKIT_REMOTE_CODE"] == "off"
+
+
+@pytest.mark.parametrize(("version", "write_batch"), [("4.6.0", ["16"]), ("3.12.1", [])])
+def test_batch_infer_writes_results_batch_by_batch_where_ms_swift_can(version, write_batch):
+    """ms-swift 4.x appends each --write_batch_size batch to the result file: swiftkit counts them for progress."""
+    lp = profiles.load("cpu-demo")
+    argv = render.render_infer(lp.profile, flavor_for(version), None, "p.jsonl", "r.jsonl").argv
+    assert flag_values(argv).get("--write_batch_size", []) == write_batch
+    assert "--write_batch_size" not in render.render_infer(lp.profile, V4, None).argv  # interactive: no results file
+
+
+def test_target_regex_replaces_target_modules():
+    lp = profiles.load("4090d", [r"lora.target_regex=.*\.layers\.(2[0-9])\..*_proj"])
+    values = flag_values(sft_command(lp.profile, V4).argv)
+    assert values["--target_regex"] == [r".*\.layers\.(2[0-9])\..*_proj"]
+    assert "--target_modules" not in values  # ms-swift would ignore it: one place decides
+
+
+def test_a_target_regex_that_does_not_compile_is_refused():
+    from swiftkit.errors import SwiftkitError
+
+    with pytest.raises(SwiftkitError, match=r"lora\.target_regex.*not a regular expression"):
+        profiles.load("4090d", ["lora.target_regex=layers.(2"])

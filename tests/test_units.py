@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from swiftkit.data.replay import cache_key
 from swiftkit.errors import SwiftkitError
 from swiftkit.fsutil import atomic_write_text
 from swiftkit.jobs.export import plan_export
-from swiftkit.jobs.infer import read_answers
+from swiftkit.jobs.infer import ResultCounter, complete_lines, read_answers
 from swiftkit.layout import next_run_dir
 from swiftkit.sizing import disk
 from swiftkit.swift.version import flavor_for
@@ -128,6 +129,7 @@ def test_cache_key_changes_with_what_shapes_the_answers():
     assert key != cache_key(base, ["b"])
     assert key != cache_key(profiles.load("cpu-demo", ["system=Be brief."]).profile, ["a"])
     assert key != cache_key(profiles.load("cpu-demo", ["infer.max_new_tokens=7"]).profile, ["a"])
+    assert key != cache_key(profiles.load("cpu-demo", ["infer.repetition_penalty=1.1"]).profile, ["a"])
 
 
 def test_atomic_write_refuses_to_overwrite_without_force(tmp_path):
@@ -198,3 +200,17 @@ def test_plan_and_dry_run_work_without_ms_swift(monkeypatch, tmp_path):
     assert dry.exit_code == 0 and "swift sft" in dry.stdout
     real_run = CliRunner().invoke(cli, ["infer", "-p", "4090d", "--checkpoint", str(tmp_path)])
     assert real_run.exit_code == 1 and "ms-swift is not installed; install it with pip install" in real_run.stderr
+
+
+def test_answer_progress_counts_finished_result_lines_as_ms_swift_appends_them(tmp_path):
+    """What `swiftkit train` shows as "self-replay: N/120 answers": whole lines only, each count once, capped."""
+    results = tmp_path / "results.jsonl"
+    heard: list[tuple[int, int]] = []
+    assert complete_lines(results) == 0  # not written yet
+    with ResultCounter(results, 5, lambda done, total: heard.append((done, total)), poll=0.01) as counter:
+        results.write_text('{"response": "a"}\n{"response": "b"}\n{"resp')  # a batch, and half of the next line
+        deadline = time.monotonic() + 5
+        while counter.done < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        results.write_text('{"response": "a"}\n' * 6)  # more lines than prompts: never past the total
+    assert heard == [(2, 5), (5, 5)]

@@ -48,7 +48,13 @@ def replay(profile_name: str, overrides: tuple[str, ...], prompts_file: Optional
         entry = next((d for d in lp.profile.data.datasets if d.replay), None)
         prompts_file = Path(entry.replay) if entry and entry.replay else shipped_prompts("replay.jsonl")
     require_gpu(lp)
-    path, made = ensure_replay(lp, swift_flavor(), prompts_file, force=force)
+    path, made = ensure_replay(
+        lp,
+        swift_flavor(),
+        prompts_file,
+        force=force,
+        on_progress=lambda done, total: click.echo(f"> self-replay: {done}/{total} answers", err=True),
+    )
     click.echo(f"{'Wrote' if made else 'Cached'}: {path}")
 
 

@@ -120,6 +120,7 @@ def train(
     for note in plan_.notes:
         click.echo(f"warning: {note}", err=True)
     click.echo(plan_.command.display(), err=True)
+    _stage("training: ms-swift starts, loads the model, then trains")
     started = training.start_train(lp, plan_)
     if detach:
         started.lock.release()  # ms-swift holds its own copy of the run lock

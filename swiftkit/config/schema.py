@@ -63,6 +63,13 @@ class LoraSection(Section):
         min_length=1,
         description="Modules that get adapters: 'all-linear' or module names such as q_proj.",
     )
+    target_regex: Optional[str] = Field(
+        None,
+        min_length=1,
+        description="ms-swift --target_regex: a regular expression over full module names that replaces "
+        "target_modules, e.g. '.*\\.layers\\.(2[0-9])\\..*_proj' for the linear layers of blocks 20-29 only "
+        "(backward then stops at block 20: faster steps on a CPU).",
+    )
 
     @field_validator("target_modules")
     @classmethod
@@ -70,6 +77,16 @@ class LoraSection(Section):
         for name in value:
             if not _NO_DASH.match(name):
                 raise ValueError(f"module name {name!r} must not be empty or start with '-' or a space")
+        return value
+
+    @field_validator("target_regex")
+    @classmethod
+    def _compiles(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"{value!r} is not a regular expression ({exc})") from None
         return value
 
 

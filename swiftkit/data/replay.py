@@ -19,7 +19,7 @@ from swiftkit.model.locate import model_key, model_path
 
 
 def cache_key(profile: Profile, prompts: list[str]) -> str:
-    settings = {
+    settings: dict[str, object] = {
         "model": model_path(profile),
         "model_type": profile.model.model_type,
         "template": profile.model.template,
@@ -29,6 +29,8 @@ def cache_key(profile: Profile, prompts: list[str]) -> str:
         "dtype": profile.train.torch_dtype,
         "prompts": prompts,
     }
+    if profile.infer.repetition_penalty is not None:  # only when set: keys made before it counted stay valid
+        settings["repetition_penalty"] = profile.infer.repetition_penalty
     return hashlib.sha256(json.dumps(settings, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
 
 

@@ -6,6 +6,8 @@ Functions return data; ms-swift runs through the runner.
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Optional
 
@@ -69,10 +71,60 @@ def read_answers(result_file: Path, prompts: list[str]) -> list[str]:
     return [answers[p].pop(0) for p in prompts]
 
 
+Progress = Callable[[int, int], None]  # (prompts answered so far, prompts in all)
+
+
+def complete_lines(path: Path) -> int:
+    """Lines ``path`` holds so far, counting only finished ones (0 while it does not exist)."""
+    try:
+        with open(path, "rb") as handle:
+            return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 16), b""))
+    except OSError:
+        return 0
+
+
+class ResultCounter:
+    """Tells ``on_progress`` how many answers ms-swift has written to its result file, from a thread, each time the
+    count grows (ms-swift appends one batch of ``--write_batch_size`` answers at a time)."""
+
+    def __init__(self, path: Path, total: int, on_progress: Progress, poll: float = 0.5) -> None:
+        self.path, self.total, self.on_progress, self.poll = path, total, on_progress, poll
+        self.done = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> ResultCounter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._check()  # the last batch, written just before ms-swift exited
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.poll):
+            self._check()
+
+    def _check(self) -> None:
+        done = min(complete_lines(self.path), self.total)
+        if done > self.done:
+            self.done = done
+            self.on_progress(done, self.total)
+
+
 def answer_prompts(
-    lp: LoadedProfile, flavor: SwiftFlavor, checkpoint: Optional[Path], prompts: list[str], **run_options: Any
+    lp: LoadedProfile,
+    flavor: SwiftFlavor,
+    checkpoint: Optional[Path],
+    prompts: list[str],
+    on_progress: Optional[Progress] = None,
+    **run_options: Any,
 ) -> list[str]:
-    """Run ms-swift batch inference (base model when ``checkpoint`` is None) and return the answers."""
+    """Run ms-swift batch inference (base model when ``checkpoint`` is None) and return the answers.
+
+    ``on_progress(answered, total)`` hears how far it is each time a batch of answers has been written."""
+    import contextlib
     import tempfile
 
     from swiftkit.swift import runner
@@ -81,7 +133,9 @@ def answer_prompts(
     with tempfile.TemporaryDirectory(prefix="swiftkit-infer-") as tmp:
         command, result_file = batch_command(lp, flavor, checkpoint, prompts, Path(tmp))
         log = Path(tmp) / "swift.log"
-        code = runner.run(command, log_path=log, **run_options)
+        counting = ResultCounter(result_file, len(prompts), on_progress) if on_progress else contextlib.nullcontext()
+        with counting:
+            code = runner.run(command, log_path=log, **run_options)
         if code == runner.INTERRUPTED:
             raise KeyboardInterrupt
         if code != 0:

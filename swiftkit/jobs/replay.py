@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Optional
 
 from swiftkit.cache import cache_dir
 from swiftkit.config.profiles import LoadedProfile
@@ -11,15 +12,21 @@ from swiftkit.data.prompts import load_prompts
 from swiftkit.data.replay import cache_key, replay_path, save, to_alpaca
 from swiftkit.errors import SwiftkitError
 from swiftkit.fsutil import atomic_write_json
-from swiftkit.jobs.infer import answer_prompts
+from swiftkit.jobs.infer import Progress, answer_prompts
 from swiftkit.model.locate import ensure_model, model_key
 from swiftkit.swift.version import SwiftFlavor
 
 
 def base_answers(
-    lp: LoadedProfile, flavor: SwiftFlavor, prompts: list[str], name: str, force: bool = False
+    lp: LoadedProfile,
+    flavor: SwiftFlavor,
+    prompts: list[str],
+    name: str,
+    force: bool = False,
+    on_progress: Optional[Progress] = None,
 ) -> list[str]:
-    """The base model's answers to ``prompts``, cached per model and settings (they never change)."""
+    """The base model's answers to ``prompts``, cached per model and settings (they never change);
+    ``on_progress(answered, total)`` hears how far ms-swift is when they are made now."""
     path = cache_dir() / "answers" / model_key(lp.profile) / f"{name}-{cache_key(lp.profile, prompts)}.json"
     if path.is_file() and not force:
         try:
@@ -29,18 +36,24 @@ def base_answers(
         except (OSError, ValueError, AttributeError):
             pass  # a damaged cache entry is made again
     ensure_model(lp.profile)
-    answers = answer_prompts(lp, flavor, None, prompts)
+    answers = answer_prompts(lp, flavor, None, prompts, on_progress=on_progress)
     atomic_write_json(path, {"prompts": prompts, "answers": answers})
     return answers
 
 
-def ensure_replay(lp: LoadedProfile, flavor: SwiftFlavor, prompts_file: Path, force: bool = False) -> tuple[Path, bool]:
+def ensure_replay(
+    lp: LoadedProfile,
+    flavor: SwiftFlavor,
+    prompts_file: Path,
+    force: bool = False,
+    on_progress: Optional[Progress] = None,
+) -> tuple[Path, bool]:
     """The self-replay file for ``prompts_file`` (made now if missing); returns (path, made_now)."""
     path = replay_path(lp.profile, prompts_file)
     if path.is_file() and not force:
         return path, False
     prompts = [p.prompt for p in load_prompts(prompts_file)]
-    answers = base_answers(lp, flavor, prompts, prompts_file.stem, force=force)
+    answers = base_answers(lp, flavor, prompts, prompts_file.stem, force=force, on_progress=on_progress)
     records = to_alpaca(prompts, answers)
     if not records:
         raise SwiftkitError(f"the base model gave no usable answers to {prompts_file}; check the model and template.")

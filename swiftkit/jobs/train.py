@@ -125,7 +125,12 @@ def prepare_train(
     for entry in missing:
         assert entry.replay_prompts is not None
         stage(f"self-replay: the base model answers {entry.replay_prompts} (once per model, cached)")
-        ensure_replay(lp, flavor, Path(entry.replay_prompts))
+        ensure_replay(
+            lp,
+            flavor,
+            Path(entry.replay_prompts),
+            on_progress=lambda done, total: stage(f"self-replay: {done}/{total} answers"),
+        )
     if missing:
         plan = plan_train(lp, flavor, now, resume)
     report = check_data(lp, plan.run)

@@ -131,6 +131,7 @@ OWNED: dict[str, str] = {
     "lora_alpha": "lora.lora_alpha",
     "lora_dropout": "lora.lora_dropout",
     "target_modules": "lora.target_modules",
+    "target_regex": "lora.target_regex",
     "torch_dtype": "train.torch_dtype",
     "dataset": "data.datasets",
     "num_train_epochs": "train.num_train_epochs",
@@ -224,7 +225,10 @@ def render_sft(run: ResolvedRun, flavor: SwiftFlavor) -> Command:
         b.add("--lora_rank", lora.lora_rank)
         b.add("--lora_alpha", lora.lora_alpha)
         b.add("--lora_dropout", lora.lora_dropout)
-        b.add_list("--target_modules", lora.target_modules)
+        if lora.target_regex is not None:  # ms-swift uses it instead of --target_modules
+            b.add("--target_regex", lora.target_regex)
+        else:
+            b.add_list("--target_modules", lora.target_modules)
         if lora.use_dora:
             b.add("--use_dora", True)
     b.add("--warmup_ratio", t.warmup_ratio)
@@ -330,6 +334,8 @@ def render_infer(
     if val_dataset is not None:
         b.add("--stream", False)
         b.add("--max_batch_size", inf.max_batch_size)
+        if flavor.major >= 4:  # results written batch by batch (checked in 4.6.0): swiftkit counts them as they come
+            b.add("--write_batch_size", inf.max_batch_size)
         b.add("--val_dataset", shown_path(val_dataset))
         b.add("--result_path", shown_path(result_path or ""))
     else:

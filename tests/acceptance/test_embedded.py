@@ -1,7 +1,8 @@
 """The main job on the embedded SmolLM2-135M (CPU, minutes): the adapter says who it is and stays general.
 
 Run with `make acceptance` (CI runs it after `make test`). Thresholds here are regression guards a little below
-what was measured on this kind of machine (identity 92.5%, pollution 1.7%); the measured figures are in the issue notes.
+what was measured on this kind of machine (2 epochs at lr 1e-3, 100 steps: identity 95.0%, pollution 0.0%, in three
+runs; one probe is 2.5 points); the measured figures are in bench/results/cpu-demo-levers-2026-11-28.md.
 """
 
 from __future__ import annotations
@@ -61,8 +62,8 @@ def test_cpu_demo_learns_the_identity_and_stays_general(out: Path):
     assert scored.returncode == 0, scored.stderr[-3000:]
     report = json.loads(scored.stdout)
     print({k: report["adapter"][k] for k in ("identity_rate", "pollution_rate")})
-    assert report["adapter"]["identity_rate"] >= 0.8
-    assert report["adapter"]["pollution_rate"] <= 0.2
+    assert report["adapter"]["identity_rate"] >= 0.9
+    assert report["adapter"]["pollution_rate"] <= 0.1
     assert report["base"]["identity_rate"] == 0.0  # the base model never claimed this identity
 
 
