@@ -109,7 +109,14 @@ def eval_(
 
     ck = checkpoint_for(lp, checkpoint)
     require_gpu(lp)
-    report = run_eval(lp, swift_flavor(), ck, probes, general)
+    report = run_eval(
+        lp,
+        swift_flavor(),
+        ck,
+        probes,
+        general,
+        on_progress=lambda who, done, total: click.echo(f"> eval: {who} {done}/{total} answers", err=True),
+    )
     if as_json:
         click.echo(json_.dumps(report.to_json(), ensure_ascii=False, indent=2))
         return

@@ -244,6 +244,8 @@ def test_eval_endpoint_agrees_with_local_eval(server, trained):
     files = ("--probes", str(probes), "--general", str(general))
     local = run_cli("eval", "--profile", str(trained), *files, "--json")
     assert local.returncode == 0, local.stderr[-3000:]
+    # the progress goes to stderr, counted as ms-swift writes the answers; stdout stays the JSON report
+    assert "> eval: base model 24/24 answers" in local.stderr and "> eval: adapter 24/24 answers" in local.stderr
     served = run_cli(
         "eval", "--profile", str(trained), *files, "--endpoint", server.url, "--json", env={"SWIFTKIT_API_KEY": KEY}
     )
