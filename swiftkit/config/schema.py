@@ -44,6 +44,12 @@ class ModelSection(Section):
         description="Let the model folder run its own Python code while loading. ms-swift does by default; "
         "swiftkit turns it off unless this is true.",
     )
+    allow_code_from: list[str] = Field(
+        default_factory=list,
+        description="Folders whose Python ms-swift may import (e.g. a local_repo_path or a custom_register_path "
+        "plugin's folder). Everything else outside the Python installation and swiftkit is refused in every ms-swift "
+        "process while trust_remote_code is false; `plan` prints the list.",
+    )
 
 
 class LoraSection(Section):

@@ -13,7 +13,7 @@ import os
 import tempfile
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from swiftkit.cache import cache_dir
 from swiftkit.errors import SwiftkitError
@@ -91,13 +91,16 @@ def _value_problem(name: str, info: dict[str, Any], value: Any) -> str:
     return ""
 
 
-def check_swift_args(swift_args: dict[str, Any], owned: dict[str, str], command: str = "sft") -> None:
-    """Refuse, all at once, flags ms-swift does not have, flags a profile field owns, and values of the wrong kind."""
+def check_swift_args(
+    swift_args: dict[str, Any], owned: dict[str, str], command: str = "sft", problems: Optional[list[str]] = None
+) -> None:
+    """Refuse, all at once, flags ms-swift does not have, flags a profile field owns, values of the wrong kind, and
+    the ``problems`` the caller found already."""
     if not swift_args:
         return
     known = flag_info(command)
     version = tables()["versions"]["ms-swift"]
-    problems = []
+    problems = list(problems or [])
     for name, value in sorted(swift_args.items()):
         where = f"swift_args.{name}"
         if name in owned:
@@ -111,6 +114,6 @@ def check_swift_args(swift_args: dict[str, Any], owned: dict[str, str], command:
     if problems:
         raise SwiftkitError(
             "the profile's swift_args do not fit the installed ms-swift:\n  "
-            + "\n  ".join(problems)
+            + "\n  ".join(sorted(problems))
             + "\nFix them in the profile (or with --set) and try again."
         )

@@ -90,7 +90,17 @@ def environment(profile: Profile) -> dict[str, str]:
     if not profile.model.trust_remote_code:
         env[GUARD_SWITCH] = "off"
         env["PYTHONPATH"] = shown_path(str(GUARD_DIR))
+        if profile.model.allow_code_from:
+            env[ALLOW_CODE_ENV] = os.pathsep.join(allowed_code_folders(profile))
     return env
+
+
+ALLOW_CODE_ENV = "SWIFTKIT_ALLOW_CODE_FROM"
+
+
+def allowed_code_folders(profile: Profile) -> list[str]:
+    """``model.allow_code_from`` as absolute folders (what the guard in the ms-swift process compares against)."""
+    return [os.path.abspath(os.path.expanduser(p)) for p in profile.model.allow_code_from]
 
 
 def launch_environment(profile: Profile) -> dict[str, str]:
@@ -122,7 +132,8 @@ OWNED: dict[str, str] = {
     "model": "model.model",
     "model_type": "model.model_type",
     "template": "model.template",
-    "external_plugins": "model.trust_remote_code (swiftkit's remote-code guard decides which plugins load)",
+    "external_plugins": "model.trust_remote_code (swiftkit's remote-code guard decides which plugins load; for a "
+    "plugin of your own use swift_args.custom_register_path and list its folder in model.allow_code_from)",
     "check_model": "model.model",
     "tuner_type": "lora.tuner_type",
     "train_type": "lora.tuner_type",
@@ -194,10 +205,12 @@ def remote_code_note(profile: Profile, shipped: list[str]) -> str:
         if is_local_path(model_path(profile))
         else "a hub model's code is refused when ms-swift loads it"
     )
+    allowed = allowed_code_folders(profile)
     return (
         f"remote code: off - enforced in every ms-swift process by swiftkit's import guard ({GUARD_SWITCH}=off, "
-        f"PYTHONPATH): transformers' dynamic modules, transformers_modules and unlisted external plugins are refused; "
-        f"{found}"
+        f"PYTHONPATH): transformers' dynamic modules, transformers_modules, unlisted external plugins and any module "
+        f"from outside the Python installation and swiftkit are refused; code allowed from: "
+        f"{', '.join(allowed) if allowed else 'nowhere else (model.allow_code_from is empty)'}; {found}"
     )
 
 
@@ -283,7 +296,7 @@ def _passthrough(b: ArgvBuilder, profile: Profile) -> None:
         return
     from swiftkit.swift.flags import check_swift_args
 
-    check_swift_args(profile.swift_args, OWNED)
+    check_swift_args(profile.swift_args, OWNED, problems=code_folder_problems(profile))
     for name, value in sorted(profile.swift_args.items()):
         flag = f"--{name}"
         if isinstance(value, list):
@@ -292,6 +305,31 @@ def _passthrough(b: ArgvBuilder, profile: Profile) -> None:
             b.add(flag, json.dumps(value, ensure_ascii=False, sort_keys=True))
         else:
             b.add(flag, value)
+
+
+# ms-swift flags that name a folder (or a file in one) whose Python ms-swift imports: `swift/arguments/**` in 4.6.0.
+# external_plugins is OWNED; these pass only when the folder is listed in model.allow_code_from.
+CODE_FOLDER_FLAGS = ("local_repo_path", "custom_register_path")
+
+
+def code_folder_problems(profile: Profile) -> list[str]:
+    """swift_args that would make ms-swift import Python from a folder the profile does not allow."""
+    if profile.model.trust_remote_code:
+        return []
+    allowed = allowed_code_folders(profile)
+    problems = []
+    for name in CODE_FOLDER_FLAGS:
+        value = profile.swift_args.get(name)
+        for item in value if isinstance(value, list) else [value] if value is not None else []:
+            real = os.path.realpath(os.path.expanduser(str(item)))
+            if not any(real == os.path.realpath(a) or real.startswith(os.path.realpath(a) + os.sep) for a in allowed):
+                problems.append(
+                    f"swift_args.{name}: ms-swift imports Python from {item}; swiftkit refuses code from outside the "
+                    f"Python installation unless its folder is listed in model.allow_code_from "
+                    f"(--set 'model.allow_code_from=[{os.path.dirname(real) if name == 'custom_register_path' else real}]')"
+                    " - do that only if you trust that code"
+                )
+    return problems
 
 
 def _load_flags(

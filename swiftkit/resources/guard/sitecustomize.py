@@ -10,6 +10,11 @@ the guarantee holds below ms-swift, whatever ms-swift passes as ``trust_remote_c
 - ms-swift ``external_plugins`` (which an adapter's or model's ``args.json`` can name) are refused unless listed
   in ``SWIFTKIT_ALLOWED_PLUGINS`` (os.pathsep-separated) or shipped with swiftkit.
 - A model folder on ``sys.path`` (e.g. the current folder) never supplies a module.
+- No module is imported from outside the interpreter's own installation, whatever put its folder on ``sys.path``
+  (ms-swift's loaders append ``local_repo_path`` or the model folder; plugins insert their folder): a module's file
+  must lie under a ``sys.path`` entry as it stood when this process started (standard library, site-packages,
+  ``.pth`` entries, the user's ``PYTHONPATH``), swiftkit's own package, or a folder listed in
+  ``SWIFTKIT_ALLOW_CODE_FROM`` (os.pathsep-separated; the profile's ``model.allow_code_from``).
 
 A refusal is a RuntimeError (fallback handlers that catch ImportError/OSError do not swallow it) whose message names
 the file and says how to allow it. The next ``sitecustomize`` on sys.path still runs. Standard library only.
@@ -35,6 +40,9 @@ _PLUGIN_DIR = os.path.realpath(os.path.join(_HERE, "..", "..", "plugins"))  # sw
 _SHIPPED_PLUGINS = {
     os.path.join(_PLUGIN_DIR, name) for name in (os.listdir(_PLUGIN_DIR) if os.path.isdir(_PLUGIN_DIR) else ())
 }
+_SWIFTKIT = os.path.realpath(os.path.join(_HERE, "..", ".."))  # swiftkit's own package folder
+_ALLOW_ENV = "SWIFTKIT_ALLOW_CODE_FROM"
+_FOLDER_HINT = "list its folder in the profile's model.allow_code_from to allow it"
 _WEIGHTS = ("tokenizer_config.json", "model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
 
 
@@ -69,14 +77,39 @@ def _patch_transformers(m: ModuleType) -> None:
         setattr(m, fn.__name__, fn)
 
 
+def _allowed_folders() -> list[str]:
+    return [os.path.realpath(p) for p in os.environ.get(_ALLOW_ENV, "").split(os.pathsep) if os.path.isabs(p)]
+
+
+def _startup_roots() -> tuple[str, ...]:
+    """Where modules may come from: the sys.path entries of this interpreter as it starts (sitecustomize runs
+    after site-packages and .pth files, before a script's folder or the current folder is added), swiftkit's own
+    package and the folders the profile allows. The current folder ('') is never one."""
+    entries = [os.path.realpath(p) for p in sys.path if p and os.path.isabs(p)]
+    return tuple(sorted({*entries, _SWIFTKIT, *_allowed_folders()}))
+
+
+_ROOTS: tuple[str, ...] = ()
+_SEEN: dict[str, bool] = {}  # folder -> inside a root
+
+
+def _inside_roots(origin: str) -> bool:
+    folder = os.path.dirname(origin)
+    if folder not in _SEEN:
+        real = os.path.realpath(folder)
+        _SEEN[folder] = any(real == r or real.startswith(r.rstrip(os.sep) + os.sep) for r in _ROOTS)
+    return _SEEN[folder]
+
+
 def _patch_swift_utils(m: ModuleType) -> None:
     original: Callable[[str], ModuleType] = vars(m)["import_external_file"]
     allowed = {os.path.realpath(p) for p in os.environ.get("SWIFTKIT_ALLOWED_PLUGINS", "").split(os.pathsep) if p}
     allowed |= _SHIPPED_PLUGINS
 
     def import_external_file(file_path: str) -> ModuleType:
-        if os.path.realpath(os.path.expanduser(file_path)) not in allowed:
-            raise _refuse(f"ms-swift external plugin {file_path}", "list it in SWIFTKIT_ALLOWED_PLUGINS to allow it")
+        real = os.path.realpath(os.path.expanduser(file_path))
+        if real not in allowed and not any(real.startswith(r + os.sep) for r in _allowed_folders()):
+            raise _refuse(f"ms-swift external plugin {file_path}", _FOLDER_HINT)
         return original(file_path)
 
     vars(m)["import_external_file"] = import_external_file
@@ -100,12 +133,27 @@ class _PatchingLoader:  # delegates to the real loader, then patches the freshly
         self._patch(module)
 
 
-class _Guard:  # sys.meta_path[0]
+class _Guard:  # sys.meta_path[0]: asks the finders after it, then checks where the module's file lies
     def find_spec(self, name: str, path: Sequence[str] | None, target: Any = None) -> ModuleSpec | None:
         if name == "transformers_modules" or name.startswith("transformers_modules."):
             raise _refuse(name)
-        spec = PathFinder.find_spec(name, path, target) if name in _PATCHES else None
-        if spec is not None and spec.loader is not None:
+        spec = None
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            if finder is self or isinstance(finder, _Guard) or find is None:
+                continue
+            spec = find(name, path, target)
+            if spec is not None:
+                break
+        if spec is None:
+            return None
+        origin = spec.origin if spec.has_location else None
+        if origin and not _inside_roots(origin):
+            raise RemoteCodeRefused(
+                f"swiftkit: refusing to import {name} from {origin}: it lies outside the Python installation and "
+                f"swiftkit (its folder was put on sys.path at run time, e.g. by local_repo_path); {_FOLDER_HINT}"
+            )
+        if name in _PATCHES and spec.loader is not None:
             spec.loader = _PatchingLoader(spec.loader, _PATCHES[name])  # type: ignore[assignment]
         return spec
 
@@ -139,6 +187,7 @@ def _chain() -> None:  # exec the next sitecustomize on sys.path after this fold
 
 
 if os.environ.get("SWIFTKIT_REMOTE_CODE") == "off":
+    _ROOTS = _startup_roots()
     for _name in set(_PATCHES) & set(sys.modules):  # imported (e.g. by a .pth) before site ran: patch late
         _PATCHES[_name](sys.modules[_name])
     sys.meta_path.insert(0, _Guard())
