@@ -323,11 +323,11 @@ def code_folder_problems(profile: Profile) -> list[str]:
         for item in value if isinstance(value, list) else [value] if value is not None else []:
             real = os.path.realpath(os.path.expanduser(str(item)))
             if not any(real == os.path.realpath(a) or real.startswith(os.path.realpath(a) + os.sep) for a in allowed):
+                folder = os.path.dirname(real) if name == "custom_register_path" else real
                 problems.append(
                     f"swift_args.{name}: ms-swift imports Python from {item}; swiftkit refuses code from outside the "
                     f"Python installation unless its folder is listed in model.allow_code_from "
-                    f"(--set 'model.allow_code_from=[{os.path.dirname(real) if name == 'custom_register_path' else real}]')"
-                    " - do that only if you trust that code"
+                    f"(--set 'model.allow_code_from=[{folder}]') - do that only if you trust that code"
                 )
     return problems
 
