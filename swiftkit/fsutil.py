@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shlex
 import stat
 import tempfile
 from collections.abc import Iterator
@@ -15,9 +16,41 @@ from typing import Any, BinaryIO
 from swiftkit.errors import SwiftkitError
 
 
+def link_problem(path: str | os.PathLike[str]) -> str:
+    """The refusal for a symbolic link where swiftkit writes (empty when ``path`` is not a link). A link planted in a
+    shared output or run folder would make swiftkit truncate, chmod or replace the file it points to."""
+    try:
+        target = os.readlink(path)
+    except OSError:
+        return ""
+    return (
+        f"{path} is a symbolic link (to {target}); swiftkit never writes through a link. Remove the link "
+        f"(rm {shlex.quote(str(path))}) and try again; if someone else planted it, check who can write to that folder."
+    )
+
+
+def refuse_link(path: str | os.PathLike[str]) -> None:
+    """Raise :class:`SwiftkitError` when ``path`` is a symbolic link (dangling or not)."""
+    problem = link_problem(path)
+    if problem:
+        raise SwiftkitError(problem)
+
+
+def open_nofollow(path: str | os.PathLike[str], flags: int, mode: int = 0o644) -> int:
+    """``os.open`` for writing that never follows a link at ``path`` (O_NOFOLLOW): a link is refused, naming it."""
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP or os.path.islink(path):
+            raise SwiftkitError(link_problem(path) or f"{path} is a symbolic link; remove it and try again.") from None
+        raise
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, force: bool = True) -> Path:
-    """Write ``data`` to ``path`` atomically; with ``force=False`` refuse to replace an existing file."""
+    """Write ``data`` to ``path`` atomically; with ``force=False`` refuse to replace an existing file. A link at
+    ``path`` is refused, never replaced or followed."""
     target = Path(path)
+    refuse_link(target)
     if not force and target.exists():
         raise SwiftkitError(f"{target} already exists; pass --force to overwrite it.")
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -48,6 +81,7 @@ def replacing(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` for a writer that needs a file name (e.g. matplotlib); it replaces
     ``path`` only when the block ends without an error, and never lingers."""
     target = Path(path)
+    refuse_link(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix or ".tmp", dir=target.parent)
     os.close(fd)

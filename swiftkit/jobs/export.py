@@ -21,6 +21,7 @@ from typing import Any, Optional, TextIO
 
 from swiftkit.config.profiles import LoadedProfile
 from swiftkit.errors import SwiftkitError
+from swiftkit.fsutil import refuse_link
 from swiftkit.layout import EXPORT_LOG, export_lock_path, merged_path, partial_merged_path
 from swiftkit.model.chat_template import Alignment, align
 from swiftkit.model.remote_code import refuse_shipped_code
@@ -103,6 +104,8 @@ def run_export(
         if decision.command is None:
             return ExportResult(decision, 0)
         partial = partial_merged_path(checkpoint)
+        for name in (partial, decision.merged_path):  # ms-swift would write the merge through a planted link
+            refuse_link(name)
         # left by a killed export; we hold the lock, so nobody writes them any more
         for stale in [partial, *checkpoint.parent.glob(f".{decision.merged_path.name}.old-*")]:
             shutil.rmtree(stale, ignore_errors=True)

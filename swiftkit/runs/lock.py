@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from swiftkit.errors import SwiftkitError
+from swiftkit.fsutil import open_nofollow
 from swiftkit.layout import LOCK_NAME
 
 
@@ -76,7 +77,7 @@ class RunLock:
 
     def acquire(self, **info: Any) -> RunLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = open_nofollow(self.path, os.O_RDWR | os.O_CREAT)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -134,7 +135,7 @@ def lock_info(path: Path) -> dict[str, Any]:
 def is_locked(path: Path) -> bool:
     """Some live process holds the flock on ``path`` (probed without waiting; False when there is no file)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
     except OSError:
         return False
     try:
@@ -151,7 +152,7 @@ def exclusive(path: Path, on_wait: Optional[Callable[[dict[str, Any]], None]] = 
     """An exclusive flock on ``path``, waiting for the holder (``on_wait`` is told who it is first). Yields the
     descriptor, so a child process can hold the lock too."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    fd = open_nofollow(path, os.O_RDWR | os.O_CREAT)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -98,7 +98,7 @@ def write(run_dir: Path, manifest: dict[str, Any]) -> Path:
 def _overwrite(path: Path, data: bytes) -> bool:
     """Write ``data`` over the file's own (already allocated) bytes, padding with spaces: needs no free block."""
     try:
-        with open(path, "r+b") as handle:
+        with os.fdopen(os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC), "r+b") as handle:
             size = handle.seek(0, 2)
             if len(data) > size:
                 return False

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Optional, TextIO
 
 from swiftkit.errors import SwiftkitError
+from swiftkit.fsutil import open_nofollow
 from swiftkit.serve.plan import DeployPlan
 from swiftkit.swift.runner import resolved_argv, stop_group
 
@@ -128,7 +129,7 @@ class Server:
         env = {**os.environ, **command.env, "PYTHONUNBUFFERED": "1"}
         argv = resolved_argv(command, env)
         self.plan.log_path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.plan.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # prompts may be logged
+        fd = open_nofollow(self.plan.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # prompts may be logged
         os.fchmod(fd, 0o600)
         with open(fd, "wb") as log:
             try:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Optional, TextIO
 
 from swiftkit.errors import SwiftkitError
+from swiftkit.fsutil import open_nofollow
 from swiftkit.swift.render import Command
 
 INSTALL_HINT = 'install ms-swift with pip install "swiftkit[train]"'
@@ -206,7 +207,8 @@ def start(command: Command, log_path: Path, pass_fds: tuple[int, ...] = ()) -> s
     env = child_env(command)
     argv = resolved_argv(command, env)
     try:
-        with open(log_path, "ab") as log:  # the child has its own copy of the descriptor
+        # the child has its own copy of the descriptor; a link planted at the log is refused, never followed
+        with os.fdopen(open_nofollow(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND), "ab") as log:
             return subprocess.Popen(
                 argv,
                 env=env,
