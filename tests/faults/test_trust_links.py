@@ -116,11 +116,11 @@ def test_a_planted_link_at_a_prepared_data_file_is_refused(tmp_path: Path):
 
 def test_a_planted_link_at_the_merge_folder_is_refused(tmp_path: Path):
     """ms-swift would write the merged model through a link at ``.checkpoint-N-merged.partial``."""
+    from helpers import safetensors_bytes
+
     from swiftkit.config import profiles
     from swiftkit.jobs import export
     from swiftkit.swift.version import installed_flavor
-
-    from helpers import safetensors_bytes
 
     ck = tmp_path / CK
     ck.mkdir(parents=True)
