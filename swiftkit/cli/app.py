@@ -58,6 +58,36 @@ def profile_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+def api_key_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--api-key-file FILE and --ask-api-key (default $SWIFTKIT_API_KEY); --api-key KEY is refused with the ways."""
+    func = click.option("--ask-api-key", is_flag=True, help="Type the API key at a hidden prompt (on a terminal).")(
+        func
+    )
+    func = click.option(
+        "--api-key-file",
+        metavar="FILE",
+        help="Read the API key from FILE (mode 0600 or 0400). Default: $SWIFTKIT_API_KEY. Never give a key in argv.",
+    )(func)
+    return click.option("--api-key", "api_key_literal", metavar="KEY", hidden=True)(func)  # refused: ps shows argv
+
+
+def api_key_from(literal: Optional[str], key_file: Optional[str], ask: bool) -> Optional[str]:
+    """The API key from the file, the hidden prompt or $SWIFTKIT_API_KEY; a key on the command line is refused."""
+    import os
+
+    from swiftkit.serve.keys import WAYS, api_key
+
+    prompt = None
+    if ask and literal is None:
+        if not sys.stdin.isatty():
+            raise SwiftkitError(f"--ask-api-key needs a terminal to ask on; {WAYS.split(', or')[0]} instead.")
+
+        def prompt() -> str:
+            return str(click.prompt("API key", hide_input=True, err=True))
+
+    return api_key(literal, key_file, prompt, os.environ)
+
+
 def checkpoint_option(
     help_text: str, default: Optional[str] = "latest"
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -9,6 +9,8 @@ import click
 
 from swiftkit.cli.app import (
     CONTEXT,
+    api_key_from,
+    api_key_options,
     checkpoint_option,
     cli,
     load_profile,
@@ -34,12 +36,7 @@ if TYPE_CHECKING:  # annotations only: the fast paths import none of these at ru
     help="Interface to listen on; any other than loopback needs an API key.",
 )
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="Port to listen on.")
-@click.option(
-    "--api-key",
-    envvar="SWIFTKIT_API_KEY",
-    metavar="KEY",
-    help="Require 'Authorization: Bearer KEY' (wrong or missing: 401). Default: $SWIFTKIT_API_KEY.",
-)
+@api_key_options
 @click.option(
     "--served-model-name", metavar="NAME", help="Model name clients send. Default: the identity's name as a slug."
 )
@@ -55,7 +52,9 @@ def deploy(
     merged: bool,
     host: str,
     port: int,
-    api_key: Optional[str],
+    api_key_literal: Optional[str],
+    api_key_file: Optional[str],
+    ask_api_key: bool,
     served_model_name: Optional[str],
     timeout: float,
     verbose: bool,
@@ -64,8 +63,9 @@ def deploy(
     """Serve the trained model over an OpenAI-compatible API (`swift deploy`), safe by default.
 
     Same model, template, system prompt and generation settings as 'swiftkit infer'. Listens on 127.0.0.1 unless
-    --host says otherwise (then an API key is required). Waits until the server answers, prints the URL, the
-    model name and examples; Ctrl-C stops it (exit 130).
+    --host says otherwise (then an API key is required: clients must send 'Authorization: Bearer KEY', else 401).
+    The key comes from $SWIFTKIT_API_KEY, --api-key-file FILE or --ask-api-key, never the command line.
+    Waits until the server answers, prints the URL, the model name and examples; Ctrl-C stops it (exit 130).
 
     \b
     Example:
@@ -76,6 +76,7 @@ def deploy(
     from swiftkit.serve.plan import plan_deploy, served_name
     from swiftkit.swift.render import Endpoint
 
+    api_key = api_key_from(api_key_literal, api_key_file, ask_api_key)
     lp = load_profile(profile_name, overrides)
     flavor = swift_flavor()
     ck = checkpoint_for(lp, checkpoint, merged=merged)

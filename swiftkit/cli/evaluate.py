@@ -9,6 +9,8 @@ import click
 
 from swiftkit.cli.app import (
     CONTEXT,
+    api_key_from,
+    api_key_options,
     checkpoint_option,
     cli,
     load_profile,
@@ -66,9 +68,7 @@ def replay(profile_name: str, overrides: tuple[str, ...], prompts_file: Optional
 @click.option(
     "--endpoint", metavar="URL", help="Score a served model through its OpenAI API, e.g. http://127.0.0.1:8000/v1."
 )
-@click.option(
-    "--api-key", envvar="SWIFTKIT_API_KEY", metavar="KEY", help="The endpoint's key. Default: $SWIFTKIT_API_KEY."
-)
+@api_key_options
 @click.option("--model", metavar="NAME", help="The served model to ask (default: the first one it lists).")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report (it is always saved in the checkpoint).")
 def eval_(
@@ -78,7 +78,9 @@ def eval_(
     probes: Optional[Path],
     general: Optional[Path],
     endpoint: Optional[str],
-    api_key: Optional[str],
+    api_key_literal: Optional[str],
+    api_key_file: Optional[str],
+    ask_api_key: bool,
     model: Optional[str],
     as_json: bool,
 ) -> None:
@@ -100,6 +102,8 @@ def eval_(
     lp = load_profile(profile_name, overrides)
     probes = probes or shipped_prompts("identity_probes.jsonl")
     general = general or shipped_prompts("general.jsonl")
+    if endpoint is not None or api_key_literal is not None:  # a key in argv is refused, endpoint or not
+        api_key = api_key_from(api_key_literal, api_key_file, ask_api_key)
     if endpoint is not None:
         _eval_endpoint(lp, checkpoint, probes, general, endpoint, api_key, model, as_json)
         return

@@ -28,7 +28,7 @@ def check_exposure(host: str, api_key: Optional[str]) -> None:
     if not is_loopback(host) and not api_key:
         raise SwiftkitError(
             f"refusing to serve on {host} without an API key: anyone who can reach this machine could use the model. "
-            "Give --api-key KEY (or set SWIFTKIT_API_KEY), or keep the default --host 127.0.0.1."
+            "Set SWIFTKIT_API_KEY, give --api-key-file FILE or --ask-api-key, or keep the default --host 127.0.0.1."
         )
 
 

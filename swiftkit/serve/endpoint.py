@@ -44,7 +44,8 @@ class EndpointClient:
             return func(*args, **kwargs)
         except openai.AuthenticationError:
             raise SwiftkitError(
-                f"{self.url} refused the API key (401); pass --api-key KEY or set SWIFTKIT_API_KEY."
+                f"{self.url} refused the API key (401); set SWIFTKIT_API_KEY, or give --api-key-file FILE or "
+                "--ask-api-key."
             ) from None
         except openai.APIConnectionError:
             raise SwiftkitError(f"cannot reach {self.url}; is 'swiftkit deploy' running there?") from None
