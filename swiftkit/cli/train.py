@@ -82,12 +82,25 @@ def _vram_note(profile: Profile) -> None:
 
 @cli.command(context_settings=CONTEXT)
 @profile_options
-@click.option("--resume", is_flag=True, help="Continue from the newest complete checkpoint (in a new run folder).")
+@click.option(
+    "--resume", is_flag=True, help="Continue the newest run from its newest complete checkpoint (in a new run folder)."
+)
+@click.option(
+    "--resume-from",
+    metavar="CHECKPOINT",
+    help="Continue from exactly this checkpoint folder (what an interrupted run prints).",
+)
 @click.option("--dry-run", is_flag=True, help="Print the command and stop (checks and writes nothing).")
 @click.option("--verbose", "-v", is_flag=True, help="Show ms-swift's own output live instead of a progress bar.")
 @click.option("--detach", is_flag=True, help="Start training in the background and return; follow it with 'logs -f'.")
 def train(
-    profile_name: str, overrides: tuple[str, ...], resume: bool, dry_run: bool, verbose: bool, detach: bool
+    profile_name: str,
+    overrides: tuple[str, ...],
+    resume: bool,
+    resume_from: Optional[str],
+    dry_run: bool,
+    verbose: bool,
+    detach: bool,
 ) -> None:
     """Check the data, then train a LoRA adapter with `swift sft` as the profile says.
 
@@ -108,11 +121,11 @@ def train(
     flavor = swift_flavor(planning=dry_run)
     now = datetime.now()
     if dry_run:
-        plan_ = training.plan_train(lp, flavor, now=now, resume=resume)
+        plan_ = training.plan_train(lp, flavor, now=now, resume=resume, resume_from=resume_from)
         click.echo(plan_.command.display())
         _notes(plan_)
         return
-    plan_ = training.prepare_train(lp, flavor, now=now, resume=resume, on_stage=_stage)
+    plan_ = training.prepare_train(lp, flavor, now=now, resume=resume, on_stage=_stage, resume_from=resume_from)
     from swiftkit.cli.display import TrainDisplay
 
     for problem in plan_.warnings:
@@ -140,21 +153,33 @@ def train(
     else:
         with TrainDisplay(plan_.run_dir):
             result = training.wait_train(plan_, started)
-    sys.exit(report_result(result, _profile_ref(lp)))
+    sys.exit(report_result(result, _profile_ref(lp), overrides))
 
 
-def report_result(result: TrainResult, profile_ref: Optional[str]) -> int:
+def continue_text(result: TrainResult, profile_ref: Optional[str], overrides: tuple[str, ...] = ()) -> str:
+    """How to go on after a stopped run, as an exact command: from this run's own newest resumable checkpoint, or,
+    when it wrote none, start again (never a bare --resume, which could pick another run)."""
+    from swiftkit.jobs.train import resumable_checkpoint
+
+    words = ["swiftkit", "train"] + (["--profile", profile_ref] if profile_ref else [])
+    words += [w for o in overrides for w in ("--set", o)]
+    ck = resumable_checkpoint(result.run_dir)
+    if ck is None:
+        return f"no checkpoint was written in {result.run_dir}; start again with: {shlex.join(words)}"
+    again = shlex.join([*words, "--resume-from", str(ck)])
+    return f"this run's last complete checkpoint is {ck}; continue from it with: {again}"
+
+
+def report_result(result: TrainResult, profile_ref: Optional[str], overrides: tuple[str, ...] = ()) -> int:
     """The end-of-run summary, and why it failed; returns the exit code."""
     from swiftkit.cli.display import next_commands, summary_text
     from swiftkit.runs import progress
 
     click.echo(summary_text(result.summary, next_commands(profile_ref, in_checkout())))
     if result.status == "failed" and result.reason:
-        kept = result.summary.checkpoint or "none"
         click.echo(
-            f"Error: ms-swift stopped (exit {result.exit_code}): {result.reason}. The last complete checkpoint is "
-            f"{kept}. Free some space (or lower train.save_total_limit), then continue with "
-            f"'swiftkit train --resume'. ms-swift's log: {result.log}",
+            f"Error: ms-swift stopped (exit {result.exit_code}): {result.reason}. Free some space (or lower "
+            f"train.save_total_limit); {continue_text(result, profile_ref, overrides)}. ms-swift's log: {result.log}",
             err=True,
         )
     elif result.status == "failed":
@@ -164,7 +189,7 @@ def report_result(result: TrainResult, profile_ref: Optional[str]) -> int:
         if hint:
             click.echo(f"\nHint: {hint}", err=True)
     elif result.status == "interrupted":
-        click.echo("Interrupted; the last complete checkpoint is kept. Continue with --resume.", err=True)
+        click.echo(f"Interrupted; {continue_text(result, profile_ref, overrides)}", err=True)
     return result.exit_code
 
 

@@ -73,21 +73,60 @@ def resolve(profile: Profile, run_dir: Path, resume_from: Optional[Path] = None)
 
 
 def plan_train(
-    lp: LoadedProfile, flavor: SwiftFlavor, now: Optional[datetime] = None, resume: bool = False
+    lp: LoadedProfile,
+    flavor: SwiftFlavor,
+    now: Optional[datetime] = None,
+    resume: bool = False,
+    resume_from: Optional[str] = None,
 ) -> TrainPlan:
-    """Everything `swiftkit train` will do, decided without writing anything (plan and --dry-run)."""
+    """Everything `swiftkit train` will do, decided without writing anything (plan and --dry-run). ``resume``
+    continues the newest run; ``resume_from`` names the checkpoint exactly."""
     out = Path(lp.profile.output_dir)
     if out.exists() and not out.is_dir():
         raise SwiftkitError(f"output_dir {out} is a file; set output_dir to a folder.")
-    if resume and lp.profile.launch.nnodes > 1:
+    if (resume or resume_from) and lp.profile.launch.nnodes > 1:
         raise SwiftkitError(
             "--resume is not supported for runs over several nodes: each node would pick its own newest "
             "checkpoint. Start a new run, or resume on one node (launch.nnodes: 1)."
         )
     root = output_root(lp.profile)
-    resume_from = checkpoints.resolve(out, "latest", for_resume=True) if resume else None
-    run, choice = resolve(lp.profile, next_run_dir(root, now), resume_from)
+    if resume and resume_from:
+        raise SwiftkitError("give --resume or --resume-from CHECKPOINT, not both.")
+    start = given_resume_point(Path(resume_from)) if resume_from else newest_run_resume_point(out) if resume else None
+    run, choice = resolve(lp.profile, next_run_dir(root, now), start)
     return TrainPlan(run, render_sft(run, flavor), choice, root)
+
+
+def resumable_checkpoint(run_dir: Path) -> Optional[Path]:
+    """The newest checkpoint of this run that training can continue from, or None (it wrote none)."""
+    if not run_dir.is_dir():
+        return None
+    usable = [c for c in checkpoints.read_run(run_dir).complete_checkpoints if c.resumable]
+    return usable[-1].path if usable else None
+
+
+def newest_run_resume_point(out: Path) -> Path:
+    """What ``--resume`` continues: the newest run's newest resumable checkpoint, never an older run's. A newest
+    run that wrote none (stopped before its first checkpoint) is refused, naming the exact way to an older one."""
+    runs = checkpoints.scan(out)
+    if runs and resumable_checkpoint(runs[-1].path) is None:
+        older = checkpoints.latest(runs[:-1], for_resume=True)
+        way = f" To continue an older run, name its checkpoint: --resume-from {older.path}." if older else ""
+        raise SwiftkitError(
+            f"--resume continues the newest run, {runs[-1].path}, and it wrote no checkpoint that can be resumed "
+            f"(it stopped before its first); no checkpoint was written, so start again without --resume.{way}"
+        )
+    return checkpoints.resolve(out, "latest", for_resume=True)
+
+
+def given_resume_point(path: Path) -> Path:
+    """``--resume-from PATH``: a complete checkpoint that training can continue from."""
+    checkpoints.resolve(path)  # complete, else a one-line error
+    ck = next((c for c in checkpoints.read_run(path.parent).checkpoints if c.path.name == path.name), None)
+    if ck is None or not ck.resumable:
+        why = ck.resume_problem if ck is not None else "it is not a checkpoint-N folder of a run"
+        raise SwiftkitError(f"cannot resume from {path}: {why}. Run 'swiftkit checkpoints' to list the others.")
+    return path
 
 
 def node_commands(lp: LoadedProfile, flavor: SwiftFlavor) -> list[tuple[int, Command]]:
@@ -106,6 +145,7 @@ def prepare_train(
     now: Optional[datetime] = None,
     resume: bool = False,
     on_stage: Optional[Callable[[str], None]] = None,
+    resume_from: Optional[str] = None,
 ) -> TrainPlan:
     """Plan, check the user's data (before any model loads), make the embedded model and self-replay data that are
     missing, then plan and check again with them. Raises on data errors; returns the plan with its warnings."""
@@ -114,7 +154,7 @@ def prepare_train(
 
     stage = on_stage or (lambda _text: None)
     refuse_shipped_code(lp.profile)
-    plan = plan_train(lp, flavor, now, resume)
+    plan = plan_train(lp, flavor, now, resume, resume_from)
     refuse_on_errors(check_data(lp, plan.run))
     gpu_warning = check_gpu(lp.profile, lp.name)  # a missing card is refused before any model loads
     check_packages(lp.profile)  # so is a missing liger-kernel, deepspeed or bitsandbytes
@@ -132,7 +172,7 @@ def prepare_train(
             on_progress=lambda done, total: stage(f"self-replay: {done}/{total} answers"),
         )
     if missing:
-        plan = plan_train(lp, flavor, now, resume)
+        plan = plan_train(lp, flavor, now, resume, resume_from)
     report = check_data(lp, plan.run)
     refuse_on_errors(report)
     plan.warnings = report.warnings
