@@ -78,8 +78,14 @@ def find(name_or_path: str) -> Path:
     )
 
 
+MAX_DEPTH = 32  # nested lists/mappings; real profiles use 4
+
+
 class _StrictLoader(yaml.SafeLoader):
-    """Safe YAML without anchors/aliases (no alias bombs) and without duplicate keys."""
+    """Safe YAML without anchors/aliases (no alias bombs), without duplicate or non-scalar keys, and nested at most
+    MAX_DEPTH levels (deeper input would exhaust Python's recursion in the composer)."""
+
+    _depth = 0
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         event = self.peek_event()
@@ -88,11 +94,25 @@ class _StrictLoader(yaml.SafeLoader):
                 problem="anchors and aliases (&name, *name) are not allowed in profiles",
                 problem_mark=event.start_mark,
             )
-        return super().compose_node(parent, index)
+        if self._depth >= MAX_DEPTH:
+            raise yaml.MarkedYAMLError(
+                problem=f"nested more than {MAX_DEPTH} levels deep; a profile is a few levels of keys",
+                problem_mark=event.start_mark,
+            )
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
     def construct_mapping(self, node: Any, deep: bool = False) -> Any:
         seen: set[Any] = set()
         for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                kind = "mapping" if isinstance(key_node, yaml.MappingNode) else "list"
+                raise yaml.MarkedYAMLError(
+                    problem=f"a key must be a plain name, not a {kind}", problem_mark=key_node.start_mark
+                )
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 raise yaml.MarkedYAMLError(problem=f"duplicate key {key!r}", problem_mark=key_node.start_mark)
@@ -112,6 +132,8 @@ def parse_yaml(text: str, source: str) -> dict[str, Any]:
         raise SwiftkitError(f"{source}{where}: {exc.problem}; fix the YAML and try again.") from None
     except yaml.YAMLError as exc:
         raise SwiftkitError(f"{source}: not valid YAML ({exc}); fix it and try again.") from None
+    except RecursionError:  # a bound above should stop it first; never a traceback for a user's file
+        raise SwiftkitError(f"{source}: nested too deeply to read; fix the YAML and try again.") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
