@@ -8,6 +8,7 @@ seed for the run manifest, so a run can be reproduced.
 from __future__ import annotations
 
 import hashlib
+import os
 import json
 import random
 from dataclasses import asdict, dataclass
@@ -54,6 +55,23 @@ def _local(entry: DatasetEntry) -> Path:
     if problem:
         raise SwiftkitError(f"dataset {entry.path} {problem.split(';')[0]}; fix data.datasets in the profile.")
     return path
+
+
+def local_shadow(value: str) -> Optional[Path]:
+    """The local file or folder ms-swift reads instead of the hub dataset ``value`` (its ``--dataset`` syntax
+    ``[hf::|ms::]owner/name[:subsets][#N]``): ms-swift tests ``os.path.exists`` on the whole string and on each
+    part as it strips the prefix, the sample and the subsets, and loads a local folder by that name ("Use local
+    folder") without swiftkit ever validating it. None when nothing local shadows it."""
+    candidates = [value]
+    rest = value.split("::", 1)[1] if "::" in value else value
+    candidates.append(rest)
+    rest = rest.rsplit("#", 1)[0]
+    candidates.append(rest)
+    candidates.append(rest.split(":", 1)[0])
+    for candidate in candidates:
+        if candidate and os.path.exists(candidate):
+            return Path(candidate)
+    return None
 
 
 def hub_spec(hub: str, sample: Optional[int]) -> str:
@@ -138,6 +156,15 @@ def plan_data(profile: Profile, run_dir: Path) -> list[PreparedEntry]:
             wanted = max(1, round(entry.ratio * identity_count))
         if entry.hub is not None:
             value = hub_spec(entry.hub, wanted)
+            shadow = local_shadow(value)
+            if shadow is not None:
+                kind = "folder" if shadow.is_dir() else "file"
+                raise SwiftkitError(
+                    f"data.datasets hub {entry.hub!r} is also a local {kind} here ({shadow.resolve()}), and ms-swift "
+                    f"would train that {kind} instead of the hub dataset, unvalidated. Give it as 'path: ./{shadow}' "
+                    f"(a file) to validate and train it, or run from another folder (or rename the local one) to "
+                    f"use the hub dataset."
+                )
             p = PreparedEntry(
                 source=entry.hub,
                 role=entry.role,
