@@ -8,8 +8,8 @@ seed for the run manifest, so a run can be reproduced.
 from __future__ import annotations
 
 import hashlib
-import os
 import json
+import os
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
