@@ -43,6 +43,11 @@ if TYPE_CHECKING:  # annotations only: the fast paths import none of these at ru
 @click.option(
     "--timeout", type=click.FloatRange(1), default=900, show_default=True, help="Seconds to wait for it to answer."
 )
+@click.option(
+    "--max-request-mb",
+    type=click.FloatRange(0.001, 1024),
+    help="Largest request body the server reads, in MB (larger: 413 before it is read). Default: 4.",
+)
 @click.option("--verbose", is_flag=True, help="Show ms-swift's output and log every request (always in the log file).")
 @click.option("--dry-run", is_flag=True, help="Print the command and stop.")
 def deploy(
@@ -57,6 +62,7 @@ def deploy(
     ask_api_key: bool,
     served_model_name: Optional[str],
     timeout: float,
+    max_request_mb: Optional[float],
     verbose: bool,
     dry_run: bool,
 ) -> None:
@@ -80,7 +86,8 @@ def deploy(
     lp = load_profile(profile_name, overrides)
     flavor = swift_flavor()
     ck = checkpoint_for(lp, checkpoint, merged=merged)
-    endpoint = Endpoint(host, port, served_model_name or served_name(lp), api_key or None, verbose)
+    limit = None if max_request_mb is None else int(max_request_mb * 1024 * 1024)
+    endpoint = Endpoint(host, port, served_model_name or served_name(lp), api_key or None, verbose, limit)
     plan = plan_deploy(lp, flavor, ck, endpoint, check=not dry_run)
     if dry_run:
         click.echo(plan.command.display())

@@ -390,6 +390,7 @@ class Endpoint:
     served_model_name: str
     api_key: Optional[str] = None
     verbose: bool = False  # ms-swift logs every request and answer (into swiftkit's log file)
+    max_request_bytes: Optional[int] = None  # the serve plugin's body limit (None: its default, 4 MiB)
 
 
 def render_deploy(profile: Profile, flavor: SwiftFlavor, checkpoint: Optional[str], endpoint: Endpoint) -> Command:
@@ -417,7 +418,12 @@ def render_deploy(profile: Profile, flavor: SwiftFlavor, checkpoint: Optional[st
     env = environment(profile)
     if endpoint.api_key:
         env[API_KEY_ENV] = endpoint.api_key
+    if endpoint.max_request_bytes is not None:
+        env[MAX_REQUEST_ENV] = str(endpoint.max_request_bytes)
     return Command(b.argv, env)
+
+
+MAX_REQUEST_ENV = "SWIFTKIT_MAX_REQUEST_BYTES"  # read by the serve plugin
 
 
 def render_export(profile: Profile, flavor: SwiftFlavor, checkpoint: str) -> Command:
