@@ -154,7 +154,7 @@ class _Guard:  # sys.meta_path[0]: asks the finders after it, then checks where 
                 f"swiftkit (its folder was put on sys.path at run time, e.g. by local_repo_path); {_FOLDER_HINT}"
             )
         if name in _PATCHES and spec.loader is not None:
-            spec.loader = _PatchingLoader(spec.loader, _PATCHES[name])  # type: ignore[assignment]
+            spec.loader = _PatchingLoader(spec.loader, _PATCHES[name])
         return spec
 
 
