@@ -11,8 +11,6 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
-from swiftkit.data.prepare import local_shadow
-
 
 def shadowing_folder(cwd: Path) -> Path:
     folder = cwd / "swift" / "self-cognition"
@@ -48,6 +46,8 @@ def test_a_hub_id_shadowed_by_a_local_folder_is_refused(tmp_path: Path, command:
     ],
 )
 def test_every_spelling_ms_swift_checks_is_seen(tmp_path: Path, monkeypatch, value: str, shadowed: bool):
+    from swiftkit.data.prepare import local_shadow
+
     shadowing_folder(tmp_path)
     monkeypatch.chdir(tmp_path)
     assert (local_shadow(value) is not None) is shadowed
