@@ -62,7 +62,7 @@ def test_a_code_folder_in_swift_args_is_refused_with_the_way_out(tmp_path: Path,
 
 
 @pytest.mark.e2e
-def test_the_guard_in_the_ms_swift_child_refuses_a_local_repo_path(tmp_path: Path, tiny_model: Path, marker: Path):
+def test_the_guard_in_the_ms_swift_child_refuses_code_folders(tmp_path: Path, tiny_model: Path, marker: Path):
     """swiftkit's own environment and argv, the refusal in render bypassed: the flags appended to the command."""
     from e2e.conftest import tiny_profile
 
@@ -83,6 +83,13 @@ def test_the_guard_in_the_ms_swift_child_refuses_a_local_repo_path(tmp_path: Pat
     log = plan.log.read_text()
     assert not marker.exists(), f"{marker.read_text()}\n{log[-3000:]}"
     assert f"swiftkit: refusing to import deepseek_vl from {folder}" in log, log[-3000:]
+
+    # a plugin file through custom_register_path (ms-swift inserts its folder at sys.path[0], then executes it)
+    plugin = [*plan.command.argv, "--custom_register_path", str(folder / "plugin.py")]
+    assert runner.run(dataclasses.replace(plan.command, argv=plugin), log_path=tmp_path / "plugin.log") != 0
+    log = (tmp_path / "plugin.log").read_text()
+    assert not marker.exists(), f"{marker.read_text()}\n{log[-3000:]}"
+    assert f"ms-swift external plugin {folder / 'plugin.py'}" in log, log[-3000:]
 
     # control: the profile allows the folder, the same child imports it
     allowed = profiles.load(str(tmp_path / "tiny.yaml"), [f"model.allow_code_from=[{folder}]"])
