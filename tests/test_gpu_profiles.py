@@ -9,7 +9,7 @@ from helpers import sft_command
 
 from swiftkit.config import profiles
 from swiftkit.config.profiles import builtin_dir
-from swiftkit.data.resolve import resolve_run
+from swiftkit.data.resolve import BatchChoice, assemble_run
 from swiftkit.sizing import fit
 from swiftkit.swift.render import render_sft
 from swiftkit.swift.version import flavor_for
@@ -116,5 +116,6 @@ def test_unresolved_auto_checkpointing_never_reaches_ms_swift():
     from swiftkit.errors import SwiftkitError
 
     with pytest.raises(SwiftkitError, match="not resolved"):
-        p = profiles.load("h100").profile
-        render_sft(resolve_run(p, Path(p.output_dir) / "v0-20260101-000000"), V4)
+        lp = profiles.load("h100")
+        out = Path(lp.profile.output_dir)  # assembled unfitted: 'auto' left in on purpose
+        render_sft(assemble_run(lp, lp.profile, BatchChoice(1, 1, 1, False), out, out / "v0-20260101-000000"), V4)

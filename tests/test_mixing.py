@@ -9,8 +9,10 @@ import pytest
 import yaml
 
 from swiftkit.config import profiles
-from swiftkit.data.prepare import plan_data, sample_indices, write_data
+from swiftkit.data.prepare import plan_data, sample_indices
+from swiftkit.data.resolve import write_data
 from swiftkit.errors import SwiftkitError
+from swiftkit.jobs.train import resolve_train_run
 
 
 def records(n: int, tag: str) -> list[dict]:
@@ -88,9 +90,9 @@ def test_same_seed_same_records_other_seed_other_records(tmp_path):
             train={"data_seed": seed},
         )
         run = tmp_path / "out" / f"v{seed}-20260101-000000"
-        planned = plan_data(lp.profile, run)
-        write_data(lp.profile, planned)
-        return Path(planned[1].write_to).read_text().splitlines()
+        resolved = resolve_train_run(lp, run)
+        write_data(resolved)
+        return Path(resolved.data[1].write_to).read_text().splitlines()
 
     assert drawn(1) == drawn(1)
     assert drawn(1) != drawn(2)
@@ -106,8 +108,9 @@ def test_manifest_records_counts_seed_sources_and_hashes(tmp_path):
             {"hub": "AI-ModelScope/alpaca-gpt4-data-zh", "sample": 4},
         ],
     )
-    planned = plan_data(lp.profile, tmp_path / "out" / "v0-20260101-000000")
-    write_data(lp.profile, planned)
+    run = resolve_train_run(lp, tmp_path / "out" / "v0-20260101-000000")
+    write_data(run)
+    planned = run.data
     rows = [p.manifest() for p in planned]
     assert [(r["role"], r["used"], r["seed"]) for r in rows] == [
         ("identity", 10, None),

@@ -120,13 +120,19 @@ def test_manifest_contents(tmp_path, repo_root):
             sha256="ab" * 32,
         )
     ]
-    record = manifest.build(lp, command, data)
+    from swiftkit.data.resolve import BatchChoice, ResolvedRun
+
+    batch = BatchChoice(2, 4, 1, auto=True)
+    fitted = lp.profile.model_copy(update={"system": "fitted"})  # the manifest stores the fitted profile
+    run = ResolvedRun(lp, fitted, batch, "m", False, tmp_path, tmp_path, data)
+    record = manifest.build(run, command)
     manifest.write(tmp_path, record)
     done = manifest.finish(tmp_path, record, 0, "ok", wall_seconds=12.5)
     saved = json.loads((tmp_path / "swiftkit-manifest.json").read_text())
     assert saved == done
     assert saved["profile"]["name"] == "cpu-demo" and saved["profile"]["overrides"] == ["train.max_length=300"]
     assert saved["profile"]["resolved"]["train"]["max_length"] == 300
+    assert saved["profile"]["resolved"]["system"] == "fitted" and saved["profile"]["batch"] == batch.line()
     assert saved["argv"] == command.argv and saved["env"]["CUDA_VISIBLE_DEVICES"] == ""
     assert saved["versions"]["swiftkit"] and saved["versions"]["ms-swift"] and saved["versions"]["torch"]
     assert saved["datasets"][0]["sha256"] == "ab" * 32 and saved["datasets"][0]["used"] == 60

@@ -94,7 +94,7 @@ def test_swiftkit_killed_training_goes_on_and_is_reconciled(tmp_path: Path):
     assert "after its swiftkit process was gone" in done.note
     record = manifest.read(run)
     assert record is not None and record["status"] == "ok" and record["last_checkpoint"] == str(run / "checkpoint-8")
-    assert checkpoints.resolve(tmp_path / "out", "latest") == run / "checkpoint-8"
+    assert checkpoints.pick(tmp_path / "out", "latest") == run / "checkpoint-8"
     RunLock(tmp_path / "out").acquire().release()  # free again: never blocked by the dead owner
 
 
@@ -109,7 +109,7 @@ def test_a_run_whose_processes_all_died_is_failed(tmp_path: Path):
     assert found.status == "failed" and "before the training loop finished" in found.note
     assert found.steps is not None and f"at step {found.steps}/40" in found.note
     assert manifest.read(run)["status"] == "failed"
-    assert found.checkpoint == str(checkpoints.resolve(tmp_path / "out", "latest"))
+    assert found.checkpoint == str(checkpoints.pick(tmp_path / "out", "latest"))
     RunLock(tmp_path / "out").acquire().release()
 
 
