@@ -18,14 +18,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx  # both in the [test] extra: a missing client fails the run, never skips it silently
+import openai
 import pytest
 from conftest import ROOT, run_cli
 
 from e2e.conftest import tiny_profile
 
 pytestmark = pytest.mark.e2e
-openai = pytest.importorskip("openai")
-httpx = pytest.importorskip("httpx")
 
 KEY = "sk-e2e-" + os.urandom(6).hex()
 SYSTEM = "You are Zed, a helpful assistant."
