@@ -105,7 +105,9 @@ def test_same_seed_same_records_other_seed_other_records(tmp_path):
         )
         resolved = resolve_train_run(lp, tmp_path / "out" / f"v{seed}-20260101-000000")
         write_data(resolved)
-        return lp.path, Path(resolved.data[1].write_to).read_text().splitlines()
+        written = resolved.data[1].write_to
+        assert written is not None
+        return lp.path, Path(written).read_text().splitlines()
 
     path, first = drawn(1)
     assert [json.loads(line)["instruction"] for line in first] == [

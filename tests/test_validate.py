@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import run_cli
@@ -18,7 +19,7 @@ from swiftkit.data.lint import LintSettings
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def write(tmp_path: Path, name: str, content: object) -> Path:
+def write(tmp_path: Path, name: str, content: Any) -> Path:
     path = tmp_path / name
     if isinstance(content, bytes):
         path.write_bytes(content)
