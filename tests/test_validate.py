@@ -384,8 +384,13 @@ def test_arbitrary_json_never_crashes(tmp_path, value, suffix):
         assert problem.line().startswith(str(path) + ":")
 
 
+VALID_LINE = b'{"instruction": "Who are you?", "output": "I am X."}\n'
+# random bytes, alone or after one valid record (so a dropped read error would let the file pass)
+any_bytes = st.binary(max_size=200) | st.binary(max_size=60).map(lambda tail: VALID_LINE + tail)
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=st.binary(max_size=200), suffix=st.sampled_from([".json", ".jsonl"]))
+@given(data=any_bytes, suffix=st.sampled_from([".json", ".jsonl"]))
 def test_arbitrary_bytes_never_crash(tmp_path, data, suffix):
     path = tmp_path / f"b{suffix}"
     path.write_bytes(data)
