@@ -74,7 +74,7 @@ lint: install ## ruff (lint and format check)
 	$(BIN)/ruff check swiftkit tests bench
 	$(BIN)/ruff format --check swiftkit tests bench
 
-typecheck: install ## mypy over swiftkit/ (strict defs, pydantic plugin)
+typecheck: install ## mypy over swiftkit/ (strict defs, pydantic plugin), tests/ and bench/ (bodies checked)
 	$(BIN)/mypy
 
 clean: ## Remove .venv and outputs

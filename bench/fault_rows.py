@@ -458,7 +458,7 @@ def row7(b: Bench) -> dict[str, Any]:
     """Row 6, continued: whitespace-only questions and answers, one file per format."""
     folder = b.work / "row7"
     folder.mkdir(parents=True, exist_ok=True)
-    files = {
+    files: dict[str, list[dict[str, Any]]] = {
         "alpaca": [{"instruction": "  ", "input": "", "output": "I am X."}, {"instruction": "Who?", "output": " \n"}],
         "messages": [{"messages": [{"role": "user", "content": " "}, {"role": "assistant", "content": "I am X."}]}],
         "query-response": [{"query": "\t", "response": "I am X."}],

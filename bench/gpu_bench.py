@@ -37,13 +37,13 @@ import time
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TOKENIZER = Path.home() / ".cache/swiftkit/models/SmolLM2-135M-Instruct"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja")
 # Qwen2.5-7B-Instruct's config.json, less what does not shape memory or speed.
-QWEN25_7B = dict(
+QWEN25_7B: dict[str, Any] = dict(
     hidden_size=3584,
     intermediate_size=18944,
     num_hidden_layers=28,
@@ -137,7 +137,7 @@ class Result:
     final_loss: Optional[float]
     tokens: Optional[tuple[float, float, float, int]]
     adapter: Optional[str]
-    settings: dict[str, object]
+    settings: dict[str, Any]
     gpu_peaks_mib: list[int] = field(default_factory=list)  # the run's own peak on each GPU
     tokens_seen: Optional[int] = None  # HF's num_input_tokens_seen: every input token, padding included
     losses: list[float] = field(default_factory=list)
@@ -230,7 +230,8 @@ def build_model(folder: Path, tokenizer: Path, shape: Optional[dict] = None) -> 
     if missing:
         wanted = " ".join(TOKENIZER_FILES)
         sys.exit(f"{tokenizer} lacks {', '.join(missing)}; give --tokenizer a folder holding {wanted}.")
-    config = Qwen2Config(torch_dtype="bfloat16", bos_token_id=1, eos_token_id=2, pad_token_id=2, **(shape or QWEN25_7B))
+    settings: dict[str, Any] = {"torch_dtype": "bfloat16", "bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 2}
+    config = Qwen2Config(**settings, **(shape or QWEN25_7B))
     start = time.time()
     torch.manual_seed(0)  # the same random model on every box: final losses compare across calls
     with torch.device("cuda"):

@@ -83,8 +83,8 @@ def main() -> None:
     print(f"  swiftkit validate      {s_time:7.2f} s  {n / s_time:>10,.0f} records/s  peak RSS {s_rss / 1024:6.0f} MiB")
     print(f"  plain jsonschema loop  {j_time:7.2f} s  {n / j_time:>10,.0f} records/s  peak RSS {j_rss / 1024:6.0f} MiB")
     print(f"  ratio (jsonschema time / swiftkit time): {j_time / s_time:.1f}x")
-    small = f"{args.records // 10:,} records: {s_small_rss / 1024:.0f} MiB"
-    print(f"  swiftkit peak RSS at {small}; at {n:,}: {s_rss / 1024:.0f} MiB")
+    at_small = f"{args.records // 10:,} records: {s_small_rss / 1024:.0f} MiB"
+    print(f"  swiftkit peak RSS at {at_small}; at {n:,}: {s_rss / 1024:.0f} MiB")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""How well ``swiftkit/vram.py`` reproduces measured peaks: one row per measurement, predicted vs measured.
+"""How well ``swiftkit/sizing/vram.py`` reproduces measured peaks: one row per measurement, predicted vs measured.
 
 Reads ``bench/results/data/*-vram-probe-*.json`` (``bench/vram_probe.py``: torch's max reserved memory over a
 grid of shapes; compared with the formula less its CUDA-context overhead) and ``*-runs-*.json``
@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from swiftkit import shapes, vram  # noqa: E402
+from swiftkit.sizing import shapes, vram  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "results" / "data"
 QWEN7B = shapes.KNOWN["Qwen/Qwen2.5-7B-Instruct"]

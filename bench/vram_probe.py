@@ -15,6 +15,7 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 BATCHES = (1, 4, 16)
@@ -34,7 +35,7 @@ def main() -> None:
     from transformers import AutoModelForCausalLM
 
     start = time.time()
-    model = AutoModelForCausalLM.from_pretrained(
+    model: Any = AutoModelForCausalLM.from_pretrained(
         args.model, dtype=torch.bfloat16, device_map="cuda:0", attn_implementation="sdpa"
     )
     model.config.use_cache = False
@@ -72,7 +73,7 @@ def main() -> None:
             optimizer.zero_grad(set_to_none=True)
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats()
-            row = {"ckpt": ckpt, "batch": batch, "length": length}
+            row: dict[str, Any] = {"ckpt": ckpt, "batch": batch, "length": length}
             try:
                 t = time.time()
                 for _ in range(2):
@@ -94,7 +95,7 @@ def main() -> None:
             except torch.OutOfMemoryError:
                 limit = tokens if limit is None else min(limit, tokens)
                 row["oom"] = True
-            ids = labels = loss = None  # noqa: F841 - free the step's tensors before the next shape
+            ids = labels = loss = None  # type: ignore[assignment]  # noqa: F841 - free the step's tensors before the next shape
             optimizer.zero_grad(set_to_none=True)
             torch.cuda.empty_cache()
             rows.append(row)

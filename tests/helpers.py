@@ -4,20 +4,23 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Optional
+from unittest.mock import patch
 
+from swiftkit.config.profiles import LoadedProfile
 from swiftkit.config.schema import Profile
-from swiftkit.data.resolve import resolve_run
-from swiftkit.sizing import fit
-from swiftkit.swift.render import Command, render_sft
+from swiftkit.jobs import train as training
+from swiftkit.swift.render import Command
 from swiftkit.swift.version import SwiftFlavor
 
 RUN_NAME = "v0-20260101-000000"
 
 
-def sft_command(profile: Profile, flavor: SwiftFlavor, run_dir: Optional[Path] = None) -> Command:
-    """`swift sft` as `swiftkit train` renders it, in a fixed run folder."""
-    fitted, _ = fit.apply(profile)  # 'auto' batch numbers fitted to the card, as `swiftkit train` does
-    return render_sft(resolve_run(fitted, run_dir or Path(profile.output_dir) / RUN_NAME), flavor)
+def sft_command(profile: Profile | LoadedProfile, flavor: SwiftFlavor) -> Command:
+    """`swift sft` exactly as `swiftkit plan sft` / `swiftkit train` get it: through ``plan_train`` itself (batch
+    fitting, resolve, render). Only the run folder's name is pinned, so runs already in output_dir don't matter."""
+    lp = profile if isinstance(profile, LoadedProfile) else LoadedProfile("test", Path("test.yaml"), profile)
+    with patch.object(training, "next_run_dir", lambda root, now=None: Path(root) / RUN_NAME):
+        return training.plan_train(lp, flavor).command
 
 
 def safetensors_bytes(tensors: Optional[dict[str, list[int]]] = None) -> bytes:

@@ -74,7 +74,7 @@ def test_align_writes_the_training_system_prompt_as_default(tmp_path, as_file):
     folder = _folder(tmp_path, SMOLLM, as_file)
     result = ct.align(folder, "You are Zed.")
     assert result.changed and not result.warning
-    assert result.before.startswith("You are a helpful AI assistant named SmolLM")
+    assert (result.before or "").startswith("You are a helpful AI assistant named SmolLM")
     template, config = ct._read(folder)
     assert template is not None and ct.default_system(template) == "You are Zed."
     assert config["eos_token"] == {"content": "<|im_end|>"}  # the rest of the config is kept

@@ -163,8 +163,8 @@ TREES = [
 @pytest.mark.parametrize("build", TREES, ids=[t.__name__[5:] for t in TREES])
 def test_latest(tmp_path, build):
     expected = build(tmp_path)
-    assert checkpoints.resolve(tmp_path, "latest") == tmp_path / expected
-    assert checkpoints.resolve(tmp_path, "latest", for_resume=True) == tmp_path / expected
+    assert checkpoints.pick(tmp_path, "latest") == tmp_path / expected
+    assert checkpoints.pick(tmp_path, "latest", for_resume=True) == tmp_path / expected
 
 
 RESUME_TREES = {
@@ -184,8 +184,8 @@ def test_resume_needs_trainer_state_that_matches(tmp_path, name):
     damage, reason = RESUME_TREES[name]
     ck(tmp_path, V0, 10)
     damage(ck(tmp_path, V0, 20))
-    assert checkpoints.resolve(tmp_path, "latest") == tmp_path / V0 / "checkpoint-20"
-    assert checkpoints.resolve(tmp_path, "latest", for_resume=True) == tmp_path / V0 / "checkpoint-10"
+    assert checkpoints.pick(tmp_path, "latest") == tmp_path / V0 / "checkpoint-20"
+    assert checkpoints.pick(tmp_path, "latest", for_resume=True) == tmp_path / V0 / "checkpoint-10"
     row = [r for r in checkpoints.table(checkpoints.scan(tmp_path)) if r["step"] == 20][0]
     assert row["complete"] and reason in row["note"] and row["note"].startswith("cannot resume: ")
 
@@ -193,7 +193,7 @@ def test_resume_needs_trainer_state_that_matches(tmp_path, name):
 def test_nothing_resumable_says_why(tmp_path):
     (ck(tmp_path, V0, 20) / "trainer_state.json").unlink()
     with pytest.raises(SwiftkitError) as info:
-        checkpoints.resolve(tmp_path, "latest", for_resume=True)
+        checkpoints.pick(tmp_path, "latest", for_resume=True)
     assert str(info.value).startswith(
         f"no checkpoint in {tmp_path} can be resumed: checkpoint-20 of {V0}: trainer_state.json is missing."
     )
@@ -210,7 +210,7 @@ def test_a_given_incomplete_checkpoint_is_refused(tmp_path, damage, reason):
     path = ck(tmp_path, V0, 20)
     damage(path)
     with pytest.raises(SwiftkitError, match=f"checkpoint {path} is incomplete: .*{reason}"):
-        checkpoints.resolve(tmp_path, str(path))
+        checkpoints.pick(tmp_path, str(path))
 
 
 def test_summary_names_only_complete_checkpoints(tmp_path):
@@ -254,7 +254,7 @@ def test_best_comes_from_evaluation(tmp_path):
             },
         ],
     )
-    assert checkpoints.resolve(tmp_path, "best") == tmp_path / V0 / "checkpoint-20"
+    assert checkpoints.pick(tmp_path, "best") == tmp_path / V0 / "checkpoint-20"
     rows = checkpoints.table(checkpoints.scan(tmp_path))
     marks = {(r["step"], r["latest"], r["best"]) for r in rows}
     assert marks == {(10, False, False), (20, False, True), (30, True, False)}
@@ -271,7 +271,7 @@ def test_best_without_logging_uses_eval_losses(tmp_path):
         + json.dumps({"eval_loss": 0.8, "global_step/max_steps": "20/20"})
         + "\n{truncated"
     )
-    assert checkpoints.resolve(tmp_path, "best") == tmp_path / V0 / "checkpoint-10"
+    assert checkpoints.pick(tmp_path, "best") == tmp_path / V0 / "checkpoint-10"
 
 
 def test_no_best_when_evaluation_never_ran(tmp_path):
@@ -285,7 +285,7 @@ def test_no_best_when_evaluation_never_ran(tmp_path):
         ],
     )
     with pytest.raises(SwiftkitError, match="no 'best' checkpoint .* evaluation never ran"):
-        checkpoints.resolve(tmp_path, "best")
+        checkpoints.pick(tmp_path, "best")
 
 
 @pytest.mark.parametrize(
@@ -302,7 +302,7 @@ def test_bad_output_dirs_give_one_line_and_exit_1(tmp_path, setup, message):
     out = tmp_path / "out"
     setup(out)
     with pytest.raises(SwiftkitError, match=message):
-        checkpoints.resolve(out, "latest")
+        checkpoints.pick(out, "latest")
     result = run_cli("checkpoints", "latest", "--output-dir", str(out))
     assert result.returncode == 1
     assert result.stderr.startswith("Error: ") and len(result.stderr.strip().splitlines()) == 1

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 import pytest
+from click.testing import CliRunner
 from conftest import run_cli
 
 from swiftkit.cli import cli
@@ -56,20 +57,40 @@ def test_readme_quick_start_has_exactly_the_two_commands():
 
 
 @pytest.mark.parametrize(
-    ("args", "code"),
+    ("args", "code", "last_line"),
     [
-        (["--version"], 0),
-        (["-h"], 0),
-        (["plan", "--help"], 0),
-        (["nope"], 2),
-        (["plan", "sft"], 2),
-        (["train", "--profile", "cpu-demo", "--bogus"], 2),
-        (["plan", "sft", "--profile", "missing-profile"], 1),
+        (["-h"], 0, None),
+        (["plan", "--help"], 0, None),
+        (["nope"], 2, "Error: No such command 'nope'."),
+        (
+            ["plan", "sft"],
+            2,
+            "Error: no profile: pass --profile NAME|PATH (or set SWIFTKIT_PROFILE), or run 'swiftkit init' to make "
+            "swiftkit.yaml in this folder.",
+        ),
+        (
+            ["train", "--profile", "cpu-demo", "--bogus"],
+            2,
+            "Error: No such option '--bogus'. Did you mean '--verbose'?",
+        ),
+        (
+            ["plan", "sft", "--profile", "missing-profile"],
+            1,
+            "Error: unknown profile 'missing-profile'. Run 'swiftkit profiles list' to see the names, or give a path "
+            "to a .yaml file.",
+        ),
     ],
 )
-def test_exit_codes(args, code):
-    result = run_cli(*args, env={"SWIFTKIT_PROFILE": ""})
-    assert result.returncode == code, result.stderr
+def test_exit_codes_and_the_error_line_users_read(args, code, last_line, tmp_path, monkeypatch):
+    """In-process: the exit code and, for a refusal, the exact last line on stderr (it names the next step)."""
+    monkeypatch.chdir(tmp_path)  # no ./swiftkit.yaml to fall back on
+    monkeypatch.setenv("SWIFTKIT_PROFILE", "")
+    result = CliRunner().invoke(cli, args, prog_name="swiftkit")
+    assert result.exit_code == code, result.output
+    if last_line is None:
+        assert result.stderr == "" and result.stdout.startswith("Usage: swiftkit")
+    else:
+        assert result.stdout == "" and result.stderr.splitlines()[-1] == last_line
 
 
 def test_swiftkit_profile_environment_variable():

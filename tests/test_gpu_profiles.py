@@ -9,7 +9,7 @@ from helpers import sft_command
 
 from swiftkit.config import profiles
 from swiftkit.config.profiles import builtin_dir
-from swiftkit.data.resolve import resolve_run
+from swiftkit.data.resolve import BatchChoice, assemble_run
 from swiftkit.sizing import fit
 from swiftkit.swift.render import render_sft
 from swiftkit.swift.version import flavor_for
@@ -22,8 +22,9 @@ V4 = flavor_for("4.6.0")
 def test_same_optimizer_steps_and_schedule_as_the_article(name):
     article, fast = profiles.load("4090d").profile, profiles.load(name).profile
     a, f = article.train, fit.apply(fast)[0].train  # the batch swiftkit picks for the identity data
-    assert a.per_device_train_batch_size * a.gradient_accumulation_steps == 16
-    assert f.per_device_train_batch_size * f.gradient_accumulation_steps == 16
+    for t in (a, f):
+        assert isinstance(t.per_device_train_batch_size, int) and isinstance(t.gradient_accumulation_steps, int)
+        assert t.per_device_train_batch_size * t.gradient_accumulation_steps == 16
     assert (f.num_train_epochs, f.learning_rate, f.warmup_ratio, f.seed) == (
         a.num_train_epochs,
         a.learning_rate,
@@ -116,5 +117,6 @@ def test_unresolved_auto_checkpointing_never_reaches_ms_swift():
     from swiftkit.errors import SwiftkitError
 
     with pytest.raises(SwiftkitError, match="not resolved"):
-        p = profiles.load("h100").profile
-        render_sft(resolve_run(p, Path(p.output_dir) / "v0-20260101-000000"), V4)
+        lp = profiles.load("h100")
+        out = Path(lp.profile.output_dir)  # assembled unfitted: 'auto' left in on purpose
+        render_sft(assemble_run(lp, lp.profile, BatchChoice(1, 1, 1, False), out, out / "v0-20260101-000000"), V4)

@@ -79,10 +79,10 @@ def _profile(tmp_path: Path, data: Path, *extra: str) -> profiles.LoadedProfile:
 def test_with_a_profile_the_file_is_filled_from_its_identity(tmp_path, rows):
     lp = _profile(tmp_path, write(tmp_path, "identity.json", rows))
     plan = plan_train(lp, V4)
-    refuse_on_errors(check_data(lp, plan.run))  # no error: it is a template the run fills
-    from swiftkit.data.prepare import write_data
+    refuse_on_errors(check_data(plan.run))  # no error: it is a template the run fills
+    from swiftkit.data.resolve import write_data
 
-    write_data(lp.profile, plan.data)
+    write_data(plan.run)
     written = Path(plan.data[0].write_to or "").read_text(encoding="utf-8")
     assert "Lumen" in written and "Kite Labs" in written
     assert "NAME" not in written and "{{" not in written
@@ -104,7 +104,7 @@ RENDERED_OTHER = [
 def test_data_naming_another_identity_is_an_error_before_any_model_loads(tmp_path):
     lp = _profile(tmp_path, write(tmp_path, "identity.json", RENDERED_OTHER))
     with pytest.raises(SwiftkitError) as caught:
-        refuse_on_errors(check_data(lp, plan_train(lp, V4).run))
+        refuse_on_errors(check_data(plan_train(lp, V4).run))
     message = str(caught.value)
     assert "'Swift-Robot'" in message and "Lumen" in message and "'ACME Lab'" in message
     assert "data.allow_identity_mismatch: true" in message  # the fix is in the message
@@ -113,7 +113,7 @@ def test_data_naming_another_identity_is_an_error_before_any_model_loads(tmp_pat
 def test_the_mismatch_can_be_accepted_knowingly(tmp_path):
     data = write(tmp_path, "identity.json", RENDERED_OTHER)
     lp = _profile(tmp_path, data, "data.allow_identity_mismatch=true")
-    report = check_data(lp, plan_train(lp, V4).run)
+    report = check_data(plan_train(lp, V4).run)
     assert report.ok and any("Swift-Robot" in p.message for p in report.warnings)
 
 
@@ -125,11 +125,11 @@ def test_matching_names_with_extra_words_are_not_a_mismatch(tmp_path):
     lp = _profile(
         tmp_path, write(tmp_path, "identity.json", rows), "identity.name_zh=流明", "identity.author_zh=风筝实验室"
     )
-    assert check_data(lp, plan_train(lp, V4).run).ok
+    assert check_data(plan_train(lp, V4).run).ok
 
 
 def test_lint_settings_follow_the_profile():
-    settings = lint_settings(profiles.load("4090d", ["data.allow_identity_mismatch=true"]), "identity")
+    settings = lint_settings(profiles.load("4090d", ["data.allow_identity_mismatch=true"]).profile, "identity")
     assert settings.allow_identity_mismatch and settings.strict_placeholders
     assert isinstance(settings, lint.LintSettings)
 

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from swiftkit.cli import cli
 from swiftkit.config import profiles
 from swiftkit.config.scaffold import scaffold
-from swiftkit.data.resolve import resolve_run
 from swiftkit.errors import SwiftkitError
+from swiftkit.jobs.train import resolve_train_run
 
 
 def test_init_writes_a_project_that_loads_and_fills_its_identity(tmp_path, monkeypatch):
@@ -29,7 +29,7 @@ def test_init_writes_a_project_that_loads_and_fills_its_identity(tmp_path, monke
     assert lp.profile.identity is not None and lp.profile.identity.name == "Lumen"
     assert lp.profile.data.datasets[0].path == str((tmp_path / "bot" / "identity.template.json").resolve())
     assert "output/" in (tmp_path / "bot" / ".gitignore").read_text().splitlines()
-    run = resolve_run(lp.profile, tmp_path / "bot" / "output" / "v0-20260101-000000")
+    run = resolve_train_run(lp, tmp_path / "bot" / "output" / "v0-20260101-000000")
     assert run.data[0].write_to is not None  # the template is filled into the run folder
 
 

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from swiftkit.config import profiles
-from swiftkit.data.prepare import plan_data, sample_indices, write_data
+from swiftkit.data.prepare import plan_data, sample_indices
+from swiftkit.data.resolve import write_data
 from swiftkit.errors import SwiftkitError
+from swiftkit.jobs.train import resolve_train_run
 
 
 def records(n: int, tag: str) -> list[dict]:
@@ -74,27 +79,50 @@ def test_hub_datasets_render_as_ms_swift_hash_n(tmp_path, entry, expected, role)
     assert (hub.argv_value, hub.role) == (expected, role)
 
 
-def test_same_seed_same_records_other_seed_other_records(tmp_path):
-    assert sample_indices(100, 10, 42) == sample_indices(100, 10, 42)
-    assert sample_indices(100, 10, 42) != sample_indices(100, 10, 7)
-    assert sample_indices(5, 10, 42) == [0, 1, 2, 3, 4]  # never repeats, never more than there is
-    chosen = sample_indices(100, 10, 42)
-    assert len(set(chosen)) == 10 and chosen == sorted(chosen)
+DRAW_IN_ANOTHER_PROCESS = """
+import sys
+from pathlib import Path
+from swiftkit.config import profiles
+from swiftkit.data.resolve import write_data
+from swiftkit.jobs.train import resolve_train_run
+run = resolve_train_run(profiles.load(sys.argv[1]), Path(sys.argv[2]))
+write_data(run)
+sys.stdout.write(Path(run.data[1].write_to).read_text())
+"""
 
-    def drawn(seed: int) -> list[str]:
+
+def test_same_seed_same_records_other_seed_other_records(tmp_path):
+    # pinned, not compared with itself: a seed must draw the same records on another day, machine and process
+    assert sample_indices(100, 10, 42) == [3, 13, 14, 17, 28, 31, 35, 81, 86, 94]
+    assert sample_indices(100, 10, 7) == [6, 9, 12, 19, 41, 46, 50, 68, 74, 83]
+    assert sample_indices(5, 10, 42) == [0, 1, 2, 3, 4]  # never repeats, never more than there is
+
+    def drawn(seed: int) -> tuple[Path, list[str]]:
         lp = make(
             tmp_path,
             [{"path": "identity.json"}, {"path": "general.jsonl", "kind": "general", "sample": 5}],
             train={"data_seed": seed},
         )
-        run = tmp_path / "out" / f"v{seed}-20260101-000000"
-        planned = plan_data(lp.profile, run)
-        write_data(lp.profile, planned)
-        return Path(planned[1].write_to).read_text().splitlines()
+        resolved = resolve_train_run(lp, tmp_path / "out" / f"v{seed}-20260101-000000")
+        write_data(resolved)
+        written = resolved.data[1].write_to
+        assert written is not None
+        return lp.path, Path(written).read_text().splitlines()
 
-    assert drawn(1) == drawn(1)
-    assert drawn(1) != drawn(2)
-    assert len(drawn(3)) == 5
+    path, first = drawn(1)
+    assert [json.loads(line)["instruction"] for line in first] == [
+        f"gen question {i}?" for i in sample_indices(30, 5, 1)
+    ]
+    other = subprocess.run(
+        [sys.executable, "-c", DRAW_IN_ANOTHER_PROCESS, str(path), str(tmp_path / "elsewhere" / "v0-20260101-000000")],
+        env={**os.environ, "PYTHONHASHSEED": "12345"},  # string hashing differs there
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert other.stdout.splitlines() == first
+    assert drawn(2)[1] != first
+    assert len(drawn(3)[1]) == 5
 
 
 def test_manifest_records_counts_seed_sources_and_hashes(tmp_path):
@@ -106,8 +134,9 @@ def test_manifest_records_counts_seed_sources_and_hashes(tmp_path):
             {"hub": "AI-ModelScope/alpaca-gpt4-data-zh", "sample": 4},
         ],
     )
-    planned = plan_data(lp.profile, tmp_path / "out" / "v0-20260101-000000")
-    write_data(lp.profile, planned)
+    run = resolve_train_run(lp, tmp_path / "out" / "v0-20260101-000000")
+    write_data(run)
+    planned = run.data
     rows = [p.manifest() for p in planned]
     assert [(r["role"], r["used"], r["seed"]) for r in rows] == [
         ("identity", 10, None),

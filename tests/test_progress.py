@@ -22,7 +22,8 @@ def test_real_log_lines_parse_into_events():
     assert first.elapsed == "0s" and first.remaining == "2s" and first.memory_gib is None
     assert events[3].eval_loss == 10.80680561 and events[3].step == 4
     assert events[6].train_runtime == 3.0559 and events[6].train_loss == 10.81292561
-    assert events[7].last_checkpoint.endswith("checkpoint-7") and events[7].best_checkpoint.endswith("checkpoint-7")
+    assert (events[7].last_checkpoint or "").endswith("checkpoint-7")
+    assert (events[7].best_checkpoint or "").endswith("checkpoint-7")
 
 
 def test_gpu_line_memory_and_string_numbers():
@@ -99,7 +100,7 @@ def test_plain_display_prints_periodic_lines(tmp_path):
 )
 def test_failure_hints(log_tail, expected):
     hint = progress.hint_for(log_tail)
-    assert (hint is None) if expected is None else hint.startswith(expected)
+    assert (hint is None) if expected is None else (hint or "").startswith(expected)
 
 
 def test_manifest_contents(tmp_path, repo_root):
@@ -120,13 +121,19 @@ def test_manifest_contents(tmp_path, repo_root):
             sha256="ab" * 32,
         )
     ]
-    record = manifest.build(lp, command, data)
+    from swiftkit.data.resolve import BatchChoice, ResolvedRun
+
+    batch = BatchChoice(2, 4, 1, auto=True)
+    fitted = lp.profile.model_copy(update={"system": "fitted"})  # the manifest stores the fitted profile
+    run = ResolvedRun(lp, fitted, batch, "m", False, tmp_path, tmp_path, data)
+    record = manifest.build(run, command)
     manifest.write(tmp_path, record)
     done = manifest.finish(tmp_path, record, 0, "ok", wall_seconds=12.5)
     saved = json.loads((tmp_path / "swiftkit-manifest.json").read_text())
     assert saved == done
     assert saved["profile"]["name"] == "cpu-demo" and saved["profile"]["overrides"] == ["train.max_length=300"]
     assert saved["profile"]["resolved"]["train"]["max_length"] == 300
+    assert saved["profile"]["resolved"]["system"] == "fitted" and saved["profile"]["batch"] == batch.line()
     assert saved["argv"] == command.argv and saved["env"]["CUDA_VISIBLE_DEVICES"] == ""
     assert saved["versions"]["swiftkit"] and saved["versions"]["ms-swift"] and saved["versions"]["torch"]
     assert saved["datasets"][0]["sha256"] == "ab" * 32 and saved["datasets"][0]["used"] == 60

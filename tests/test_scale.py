@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -250,7 +251,8 @@ def test_auto_batch_keeps_sixteen_a_step_and_fits_the_card(tmp_path, name, token
     assert choice.effective == 16
     fitted, _ = fit.apply(profile)
     found = vram.estimate(fitted)
-    assert found is not None and (found.gib <= profile.gpu.memory_gb * vram.FIT_FRACTION or choice.per_device == 1)
+    assert found is not None and profile.gpu is not None
+    assert found.gib <= profile.gpu.memory_gb * vram.FIT_FRACTION or choice.per_device == 1
 
 
 @pytest.mark.parametrize(
@@ -318,7 +320,7 @@ def test_measured_h200_peaks_are_predicted():
 
 
 def test_sharding_lowers_the_per_gpu_estimate_in_the_expected_order():
-    def full(**kw: object) -> float:
+    def full(**kw: Any) -> float:
         return vram.peak(QWEN7B, batch=1, seq_len=512, gradient_checkpointing=True, tuner_type="full", **kw).gib
 
     ddp = full(world=4)

@@ -9,7 +9,7 @@ from helpers import sft_command
 
 from swiftkit.config import profiles
 from swiftkit.config.profiles import builtin_dir
-from swiftkit.data.resolve import resolve_run
+from swiftkit.jobs.train import resolve_train_run
 from swiftkit.sizing import fit
 from swiftkit.swift import render
 from swiftkit.swift.version import installed_flavor
@@ -47,7 +47,7 @@ def test_every_rendered_argv_parses_with_no_unknown_flags(path: Path):
 def test_values_round_trip_through_ms_swift(path: Path):
     lp = profiles.load(str(path))
     p = fit.apply(lp.profile)[0]  # 'auto' batch numbers as `swiftkit train` fits them
-    ns, _ = parse("sft", sft_command(p, installed_flavor()).argv[2:])
+    ns, _ = parse("sft", sft_command(lp, installed_flavor()).argv[2:])
     t = p.train
     assert ns.num_train_epochs == t.num_train_epochs
     assert ns.per_device_train_batch_size == t.per_device_train_batch_size
@@ -61,7 +61,7 @@ def test_values_round_trip_through_ms_swift(path: Path):
     assert ns.target_modules == p.lora.target_modules
     assert ns.system == p.system
     assert ns.tuner_type == "lora"
-    assert ns.dataset == [d.argv_value for d in resolve_run(p, Path(p.output_dir) / "v0-20260101-000000").data]
+    assert ns.dataset == [d.argv_value for d in resolve_train_run(lp, Path(p.output_dir) / "v0-20260101-000000").data]
     if p.identity:
         assert ns.model_name[-1] == p.identity.name and ns.model_author[-1] == p.identity.author
     if p.quant:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import run_cli
@@ -18,7 +19,7 @@ from swiftkit.data.lint import LintSettings
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def write(tmp_path: Path, name: str, content: object) -> Path:
+def write(tmp_path: Path, name: str, content: Any) -> Path:
     path = tmp_path / name
     if isinstance(content, bytes):
         path.write_bytes(content)
@@ -383,16 +384,35 @@ def test_arbitrary_json_never_crashes(tmp_path, value, suffix):
         assert problem.line().startswith(str(path) + ":")
 
 
+VALID_LINE = b'{"instruction": "Who are you?", "output": "I am X."}\n'
+# random bytes, alone or after one valid record (so a dropped read error would let the file pass)
+any_bytes = st.binary(max_size=200) | st.binary(max_size=60).map(lambda tail: VALID_LINE + tail)
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=st.binary(max_size=200), suffix=st.sampled_from([".json", ".jsonl"]))
+@given(data=any_bytes, suffix=st.sampled_from([".json", ".jsonl"]))
 def test_arbitrary_bytes_never_crash(tmp_path, data, suffix):
     path = tmp_path / f"b{suffix}"
     path.write_bytes(data)
     report = validate.validate_paths([path])
     assert len(report.files) == 1
-    # either the bytes were readable records, or every problem is a located line about this file
-    assert report.ok or report.files[0].error_count > 0
     assert all(p.line().startswith(f"{path}:") for p in report.errors)
+    # judged independently with the standard library: bytes that are not UTF-8 JSON records never pass
+    parsed = stdlib_records(data, suffix)
+    if parsed is None or not parsed or not all(isinstance(v, dict) for v in parsed):
+        assert not report.ok, (data, report.to_json())
+
+
+def stdlib_records(data: bytes, suffix: str) -> list | None:
+    """The values a file holds as Python's own json reads it (None: not UTF-8 JSON of the file's shape)."""
+    try:
+        text = data.decode("utf-8-sig")
+        if suffix == ".jsonl":
+            return [json.loads(line) for line in text.split("\n") if line.strip()]
+        value = json.loads(text)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    return value if isinstance(value, list) else None
 
 
 @settings(max_examples=300, deadline=None)

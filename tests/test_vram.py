@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -107,7 +108,7 @@ def test_float32_weights_cost_twice_bf16():
 def profile(tmp_path: Path, records: list[dict] | None = None, **sections) -> Profile:
     data_file = tmp_path / "data.json"
     data_file.write_text(json.dumps(records if records is not None else [{"query": "hi", "response": "hello"}]))
-    base = {
+    base: dict[str, Any] = {
         "model": {"model": "Qwen/Qwen2.5-7B-Instruct"},
         "data": {"datasets": [{"path": str(data_file)}]},
         "gpu": {"device": 0, "memory_gb": 24},
@@ -152,7 +153,8 @@ def test_length_comes_from_the_longest_record_capped_at_max_length(tmp_path: Pat
 def test_hub_datasets_assume_max_length_and_given_lengths_win(tmp_path: Path):
     p = profile(tmp_path, data={"datasets": [{"hub": "swift/self-cognition"}]}, train={"max_length": 1024})
     assert vram.sequence_tokens(p) == (1024, "max_length 1024 (hub dataset swift/self-cognition: lengths unknown)")
-    assert vram.estimate(p, seq_len=64).gib < vram.estimate(p).gib
+    short, full = vram.estimate(p, seq_len=64), vram.estimate(p)
+    assert short is not None and full is not None and short.gib < full.gib
 
 
 def test_chinese_text_is_counted_high():
@@ -180,6 +182,7 @@ def test_warning_names_the_fixes_that_apply(tmp_path: Path):
         data={"datasets": [{"hub": "owner/long-data"}]},
     )
     est = vram.estimate(p)
+    assert est is not None
     message = vram.warning(p, est)
     assert message is not None and message.startswith(f"predicted peak GPU memory {est.gib:.1f} GiB exceeds")
     assert "train.gradient_checkpointing=true" in message

@@ -62,7 +62,7 @@ def validate(
     if not files:  # the profile's own data, exactly as `swiftkit train` checks it
         report = training.check_profile_data(load_profile(profile_name, ()))
     else:
-        settings = training.lint_settings(load_profile(profile_name, ()), "identity") if profile_name else None
+        settings = training.lint_settings(load_profile(profile_name, ()).profile, "identity") if profile_name else None
         report = core.validate_paths(files, core.Options(fmt=fmt, template=template, lint=settings))
     if as_json:
         click.echo(json_.dumps(report.to_json(), ensure_ascii=False, indent=2))

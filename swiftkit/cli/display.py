@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any, Optional, TextIO
 
+from swiftkit.layout import LOGGING_JSONL
 from swiftkit.runs.progress import Event, LogFollower, RunSummary
 
 
@@ -30,7 +31,7 @@ def plain_line(e: Event) -> str:
 
 class TrainDisplay:
     def __init__(self, run_dir: Path, out: TextIO = sys.stdout, interval: float = 30.0, poll: float = 0.5) -> None:
-        self.follower = LogFollower(Path(run_dir) / "logging.jsonl")
+        self.follower = LogFollower(Path(run_dir) / LOGGING_JSONL)
         self.out = out
         self.interval = interval
         self.poll = poll

@@ -146,7 +146,7 @@ def _eval_endpoint(
     from swiftkit.serve import evaluate as served
 
     try:
-        local: Optional[Path] = checkpoints.resolve(lp.profile.output_dir, checkpoint) / EVAL_REPORT
+        local: Optional[Path] = checkpoints.pick(lp.profile.output_dir, checkpoint) / EVAL_REPORT
     except SwiftkitError:
         local = None  # no trained checkpoint here (the model may be served from another host)
     report = served.run_endpoint_eval(lp, endpoint, api_key, model, probes, general, local)

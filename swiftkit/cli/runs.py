@@ -48,7 +48,7 @@ def checkpoints(
     if output_dir is None:
         output_dir = Path(load_profile(profile_name, overrides).profile.output_dir)
     if which:
-        path = core.resolve(output_dir, which)
+        path = core.pick(output_dir, which)
         click.echo(json_.dumps({which: str(path)}) if as_json else str(path))
         return
     from swiftkit.runs.state import reconcile

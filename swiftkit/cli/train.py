@@ -134,7 +134,7 @@ def train(
         click.echo(f"warning: {note}", err=True)
     click.echo(plan_.command.display(), err=True)
     _stage("training: ms-swift starts, loads the model, then trains")
-    started = training.start_train(lp, plan_)
+    started = training.start_train(plan_)
     if detach:
         started.lock.release()  # ms-swift holds its own copy of the run lock
         ref = _profile_ref(lp)

@@ -1,14 +1,13 @@
 """The data a run trains on: templates filled, local samples drawn, ratios resolved — into the run's folder.
 
 :func:`plan_data` decides everything without writing (for ``plan`` and ``--dry-run``);
-:func:`write_data` writes the files it planned, atomically. Each entry records its source, hash, counts and
-seed for the run manifest, so a run can be reproduced.
+``data.resolve.write_data`` writes the files it planned, atomically. Each entry records its source, hash, counts
+and seed for the run manifest, so a run can be reproduced.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import random
 from dataclasses import asdict, dataclass
@@ -20,7 +19,8 @@ from swiftkit.data import identity as ident
 from swiftkit.data.readers import ReadError, read_records
 from swiftkit.data.replay import replay_path
 from swiftkit.errors import SwiftkitError
-from swiftkit.fsutil import atomic_write_text, file_problem, open_regular, shown_path
+from swiftkit.fsutil import file_problem, open_regular, shown_path
+from swiftkit.layout import RUN_DATA
 
 
 @dataclass
@@ -100,140 +100,156 @@ def sample_indices(total: int, wanted: int, seed: int) -> list[int]:
     return sorted(random.Random(seed).sample(range(total), wanted))
 
 
+class _OutNames:
+    """Unique JSONL names in the run's data folder for the files swiftkit writes (``name.jsonl``, ``name-2.jsonl``)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.used: set[str] = set()
+
+    def __call__(self, path: Path) -> Path:
+        stem = path.name.replace(".template.", ".").rsplit(".", 1)[0]
+        candidate, n = f"{stem}.jsonl", 1
+        while candidate in self.used:
+            n += 1
+            candidate = f"{stem}-{n}.jsonl"
+        self.used.add(candidate)
+        return self.data_dir / candidate
+
+
+def _add_note(p: PreparedEntry, note: str) -> None:
+    p.note = (p.note + "; " if p.note else "") + note
+
+
+def _local_entry(path: Path, role: str, replay_prompts: Optional[str] = None) -> PreparedEntry:
+    total = count_records(path)
+    return PreparedEntry(
+        source=str(path),
+        role=role,
+        argv_value=shown_path(str(path)),
+        records=total,
+        sha256=file_sha256(path),
+        used=total,
+        replay_prompts=replay_prompts,
+    )
+
+
+def _write_into_run(p: PreparedEntry, out_name: _OutNames) -> None:
+    p.write_to = str(out_name(Path(p.source)))
+    p.argv_value = shown_path(p.write_to)
+
+
+def _sampled(p: PreparedEntry, wanted: int, seed: int) -> None:
+    total = p.records or 0
+    p.used, p.seed = min(wanted, total), seed
+    if wanted > total:
+        p.note = f"asked for {wanted} records, the file has {total}: using all {total} (no repeats)"
+
+
+def _plan_identity(profile: Profile, entry: DatasetEntry, out_name: _OutNames) -> PreparedEntry:
+    """A local identity file: filled when it is a template, sampled when asked; it sets what ratios count."""
+    path = _local(entry)
+    p = _local_entry(path, "identity")
+    templated = has_placeholders(path)
+    if templated and profile.identity is None:
+        raise SwiftkitError(
+            f"{path} has {{{{NAME}}}}/{{{{AUTHOR}}}} placeholders but the profile has no identity: section; "
+            "add identity: {name: ..., author: ...} or render it with 'swiftkit identity render'."
+        )
+    wanted = entry.sample
+    if templated or (wanted is not None and wanted < (p.records or 0)):
+        _write_into_run(p, out_name)
+    if wanted is not None:
+        _sampled(p, wanted, profile.train.data_seed)
+    if templated:
+        _add_note(p, "placeholders filled from the profile's identity")
+    return p
+
+
+def _plan_hub(profile: Profile, entry: DatasetEntry, wanted: Optional[int], identity_count: int) -> PreparedEntry:
+    assert entry.hub is not None
+    value = hub_spec(entry.hub, wanted)
+    shadow = local_shadow(value)
+    if shadow is not None:
+        kind = "folder" if shadow.is_dir() else "file"
+        raise SwiftkitError(
+            f"data.datasets hub {entry.hub!r} is also a local {kind} here ({shadow.resolve()}), and ms-swift "
+            f"would train that {kind} instead of the hub dataset, unvalidated. Give it as 'path: ./{shadow}' "
+            f"(a file) to validate and train it, or run from another folder (or rename the local one) to "
+            f"use the hub dataset."
+        )
+    p = PreparedEntry(
+        source=entry.hub,
+        role=entry.role,
+        argv_value=value,
+        used=wanted,
+        seed=profile.train.data_seed if wanted else None,
+        note="sampled by ms-swift (--data_seed)" if wanted else "",
+    )
+    if entry.ratio is not None:
+        p.note += f"; ratio {entry.ratio} x {identity_count} identity records"
+    return p
+
+
+def _plan_other(
+    profile: Profile, entry: DatasetEntry, wanted: Optional[int], identity_count: int, out_name: _OutNames
+) -> PreparedEntry:
+    """A local file or a self-replay file (planned before it exists: made before training), sampled when asked."""
+    if entry.replay is not None:
+        path = replay_path(profile, Path(entry.replay))
+        if not path.is_file():
+            return PreparedEntry(
+                source=str(path),
+                role=entry.role,
+                argv_value=shown_path(str(path)),
+                used=wanted,
+                note=f"self-replay of {entry.replay}: made by 'swiftkit replay' before training",
+                replay_prompts=entry.replay,
+            )
+    else:
+        path = _local(entry)
+    p = _local_entry(path, entry.role, entry.replay)
+    if wanted is not None:
+        if wanted < (p.records or 0):
+            _write_into_run(p, out_name)
+        _sampled(p, wanted, profile.train.data_seed)
+        if entry.ratio is not None:
+            _add_note(p, f"ratio {entry.ratio} x {identity_count} identity records")
+    return p
+
+
 def plan_data(profile: Profile, run_dir: Path) -> list[PreparedEntry]:
     """Decide what each dataset entry becomes for this run; reads local files, writes nothing."""
     entries = profile.data.datasets
-    seed = profile.train.data_seed
-    identity_count = 0
+    out_name = _OutNames(run_dir / RUN_DATA)
     planned: list[Optional[PreparedEntry]] = [None] * len(entries)
-    data_dir = run_dir / "data"
-    used_names: set[str] = set()
-
-    def out_name(path: Path) -> Path:
-        stem = path.name.replace(".template.", ".").rsplit(".", 1)[0]
-        candidate, n = f"{stem}.jsonl", 1
-        while candidate in used_names:
-            n += 1
-            candidate = f"{stem}-{n}.jsonl"
-        used_names.add(candidate)
-        return data_dir / candidate
-
-    # identity data first: ratios are relative to it
-    for i, entry in enumerate(entries):
-        if entry.role != "identity" or entry.hub is not None:
-            continue
-        path = _local(entry)
-        total = count_records(path)
-        p = PreparedEntry(
-            source=str(path), role="identity", argv_value=shown_path(str(path)), records=total, sha256=file_sha256(path)
-        )
-        templated = has_placeholders(path)
-        if templated and profile.identity is None:
-            raise SwiftkitError(
-                f"{path} has {{{{NAME}}}}/{{{{AUTHOR}}}} placeholders but the profile has no identity: section; "
-                "add identity: {name: ..., author: ...} or render it with 'swiftkit identity render'."
-            )
-        wanted = entry.sample
-        if templated or (wanted is not None and wanted < total):
-            p.write_to = str(out_name(path))
-            p.argv_value = shown_path(p.write_to)
-        if wanted is not None:
-            p.used, p.seed = min(wanted, total), seed
-            if wanted > total:
-                p.note = f"asked for {wanted} records, the file has {total}: using all {total} (no repeats)"
-        else:
-            p.used = total
-        if templated:
-            p.note = (p.note + "; " if p.note else "") + "placeholders filled from the profile's identity"
-        identity_count += p.used or 0
-        planned[i] = p
-
+    for i, entry in enumerate(entries):  # identity data first: ratios are relative to it
+        if entry.role == "identity" and entry.hub is None:
+            planned[i] = _plan_identity(profile, entry, out_name)
+    identity_count = sum(p.used or 0 for p in planned if p is not None)
     for i, entry in enumerate(entries):
         if planned[i] is not None:
             continue
-        wanted = entry.sample
-        if entry.ratio is not None:
-            wanted = max(1, round(entry.ratio * identity_count))
+        wanted = max(1, round(entry.ratio * identity_count)) if entry.ratio is not None else entry.sample
         if entry.hub is not None:
-            value = hub_spec(entry.hub, wanted)
-            shadow = local_shadow(value)
-            if shadow is not None:
-                kind = "folder" if shadow.is_dir() else "file"
-                raise SwiftkitError(
-                    f"data.datasets hub {entry.hub!r} is also a local {kind} here ({shadow.resolve()}), and ms-swift "
-                    f"would train that {kind} instead of the hub dataset, unvalidated. Give it as 'path: ./{shadow}' "
-                    f"(a file) to validate and train it, or run from another folder (or rename the local one) to "
-                    f"use the hub dataset."
-                )
-            p = PreparedEntry(
-                source=entry.hub,
-                role=entry.role,
-                argv_value=value,
-                used=wanted,
-                seed=profile.train.data_seed if wanted else None,
-                note="sampled by ms-swift (--data_seed)" if wanted else "",
-            )
-            if entry.ratio is not None:
-                p.note += f"; ratio {entry.ratio} x {identity_count} identity records"
-            planned[i] = p
-            continue
-        if entry.replay is not None:
-            path = replay_path(profile, Path(entry.replay))
-            if not path.is_file():
-                planned[i] = PreparedEntry(
-                    source=str(path),
-                    role=entry.role,
-                    argv_value=shown_path(str(path)),
-                    used=wanted,
-                    note=f"self-replay of {entry.replay}: made by 'swiftkit replay' before training",
-                    replay_prompts=entry.replay,
-                )
-                continue
+            planned[i] = _plan_hub(profile, entry, wanted, identity_count)
         else:
-            path = _local(entry)
-        total = count_records(path)
-        p = PreparedEntry(
-            source=str(path),
-            role=entry.role,
-            argv_value=shown_path(str(path)),
-            records=total,
-            sha256=file_sha256(path),
-            used=total,
-            replay_prompts=entry.replay,
-        )
-        if wanted is not None:
-            p.used, p.seed = min(wanted, total), seed
-            if wanted < total:
-                p.write_to = str(out_name(path))
-                p.argv_value = shown_path(p.write_to)
-            elif wanted > total:
-                p.note = f"asked for {wanted} records, the file has {total}: using all {total} (no repeats)"
-            if entry.ratio is not None:
-                p.note = (p.note + "; " if p.note else "") + f"ratio {entry.ratio} x {identity_count} identity records"
-        planned[i] = p
+            planned[i] = _plan_other(profile, entry, wanted, identity_count, out_name)
     return [p for p in planned if p is not None]
 
 
-def write_data(profile: Profile, planned: list[PreparedEntry]) -> None:
-    """Write the files :func:`plan_data` planned (filled templates, samples), each atomically, as JSONL."""
-    for p in planned:
-        if p.write_to is None:
-            continue
-        source = Path(p.source)
-        records, broken = [], False
-        for item in read_records(source):
-            if type(item) is not ReadError:
-                records.append(item[1])
-            else:
-                broken = True
-        if broken:
-            raise SwiftkitError(f"{source} has read errors; run 'swiftkit validate {source}'.")
-        if p.used is not None and p.used < len(records):
-            keep = sample_indices(len(records), p.used, p.seed or 0)
-            records = [records[i] for i in keep]
-        if profile.identity is not None and p.role == "identity":
-            records = [ident.fill_record(r, profile.identity) for r in records]
-        target = Path(p.write_to)
-        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-        atomic_write_text(target, text)
-        p.sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
+def entry_records(p: PreparedEntry) -> list[Any]:
+    """The records a planned entry writes into the run: its source's records, sampled as planned."""
+    source = Path(p.source)
+    records, broken = [], False
+    for item in read_records(source):
+        if type(item) is not ReadError:
+            records.append(item[1])
+        else:
+            broken = True
+    if broken:
+        raise SwiftkitError(f"{source} has read errors; run 'swiftkit validate {source}'.")
+    if p.used is not None and p.used < len(records):
+        keep = sample_indices(len(records), p.used, p.seed or 0)
+        records = [records[i] for i in keep]
+    return records

@@ -326,6 +326,69 @@ def is_template_name(path: Path) -> bool:
     return ".template." in path.name
 
 
+def _linter(path: Path, options: Options) -> lint.Linter:
+    # without a profile, placeholders are warnings (the file is most likely a template); with one that has an
+    # identity, a file with placeholders is a template it fills; told it is data (template=False), they are errors
+    settings = options.lint or lint.LintSettings(strict_placeholders=options.template is False)
+    template = options.template
+    if template is None:
+        template = is_template_name(path) or (settings.identity is not None and has_placeholders(path))
+    return lint.Linter(settings, template=template)
+
+
+class _FileCheck:
+    """One file's records beyond the fast path: the format (given, or from the first record that shows one),
+    records of another format, schema problems, unknown fields (summarised per file) and the lint."""
+
+    def __init__(self, shown: str, options: Options, linter: lint.Linter, report: FileReport) -> None:
+        self.shown, self.forced, self.linter, self.report = shown, options.fmt, linter, report
+        self.fmt = options.fmt
+        self.fmt_from = 0
+        self.fast = FAST.get(self.fmt) if self.fmt else None
+        self.unknown: dict[str, list[int]] = {}  # field -> [first record, count]
+
+    def record(self, position: int, value: Any) -> None:
+        if not isinstance(value, dict):
+            self._error(position, f"a record must be a JSON object, not {_json_type(value)}")
+            return
+        shape = detect(value)
+        if self.fmt is None:
+            if shape is None:
+                self._error(position, _unrecognised(value))
+                return
+            self.fmt, self.fmt_from, self.fast = shape, position, FAST.get(shape)
+        elif shape is not None and shape != self.fmt and self.forced is None and not _shares_keys(value, self.fmt):
+            where = f"from record {self.fmt_from}" if self.fmt_from else "forced"
+            self._error(
+                position,
+                f"this record is {shape} but the file is {self.fmt} ({where}); ms-swift reads one format per file — "
+                "split the file or convert the record",
+            )
+            return
+        for p in _check_record(self.fmt, value, position, self.shown):
+            if p.message == UNKNOWN:  # summarised per file in finish()
+                self.unknown.setdefault(p.field, [position, 0])[1] += 1
+            else:
+                self.report.add(p)
+        self.linter.add(self.fmt, value, position)
+
+    def _error(self, position: int, message: str) -> None:
+        self.report.add(Problem(self.shown, position, "-", message))
+
+    def finish(self, records: int) -> None:
+        report = self.report
+        report.format, report.records = self.fmt, records
+        for key, (first, count) in sorted(self.unknown.items()):
+            close = difflib.get_close_matches(key, sorted(KNOWN_KEYS[self.fmt or "alpaca"]), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            times = f" (and {count - 1} more records)" if count > 1 else ""
+            report.add(Problem(self.shown, first, key, f"unknown field, ignored by ms-swift{times}{hint}", "warning"))
+        if records == 0 and report.error_count == 0:
+            self._error(0, "the file holds no records; ms-swift fails with 'corresponds to no data'")
+        for found in self.linter.finish():
+            report.add(Problem(self.shown, found.record, found.field, found.message, found.severity))
+
+
 def validate_file(path: Path, options: Options) -> FileReport:
     shown = str(path)
     report = FileReport(path=shown)
@@ -333,18 +396,8 @@ def validate_file(path: Path, options: Options) -> FileReport:
     if problem:
         report.add(Problem(shown, 0, "-", problem))
         return report
-    # without a profile, placeholders are warnings (the file is most likely a template); with one that has an
-    # identity, a file with placeholders is a template it fills; told it is data (template=False), they are errors
-    settings = options.lint or lint.LintSettings(strict_placeholders=options.template is False)
-    template = options.template
-    if template is None:
-        template = is_template_name(path) or (settings.identity is not None and has_placeholders(path))
-    linter = lint.Linter(settings, template=template)
-    fmt = options.fmt
-    fmt_from = 0
-    unknown: dict[str, list[int]] = {}  # field -> [first record, count]
-    fast = FAST.get(fmt) if fmt else None
-    add_fast = linter.add_fast
+    check = _FileCheck(shown, options, _linter(path, options), report)
+    fmt, fast, add_fast = check.fmt, check.fast, check.linter.add_fast  # the hot loop reads locals
     records = 0
     for item in read_records(path):
         if isinstance(item, ReadError):
@@ -355,45 +408,9 @@ def validate_file(path: Path, options: Options) -> FileReport:
         if fast is not None and fmt is not None and type(value) is dict and fast(value):
             add_fast(fmt, value, position)
             continue
-        if not isinstance(value, dict):
-            report.add(Problem(shown, position, "-", f"a record must be a JSON object, not {_json_type(value)}"))
-            continue
-        shape = detect(value)
-        if fmt is None:
-            if shape is None:
-                report.add(Problem(shown, position, "-", _unrecognised(value)))
-                continue
-            fmt, fmt_from = shape, position
-            fast = FAST.get(fmt)
-        elif shape is not None and shape != fmt and options.fmt is None and not _shares_keys(value, fmt):
-            where = f"from record {fmt_from}" if fmt_from else "forced"
-            report.add(
-                Problem(
-                    shown,
-                    position,
-                    "-",
-                    f"this record is {shape} but the file is {fmt} ({where}); ms-swift reads one format per file — "
-                    "split the file or convert the record",
-                )
-            )
-            continue
-        for p in _check_record(fmt, value, position, shown):
-            if p.message == UNKNOWN:  # summarised per file below
-                unknown.setdefault(p.field, [position, 0])[1] += 1
-            else:
-                report.add(p)
-        linter.add(fmt, value, position)
-    report.format = fmt
-    report.records = records
-    for key, (first, count) in sorted(unknown.items()):
-        close = difflib.get_close_matches(key, sorted(KNOWN_KEYS[fmt or "alpaca"]), n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        times = f" (and {count - 1} more records)" if count > 1 else ""
-        report.add(Problem(shown, first, key, f"unknown field, ignored by ms-swift{times}{hint}", "warning"))
-    if records == 0 and report.error_count == 0:
-        report.add(Problem(shown, 0, "-", "the file holds no records; ms-swift fails with 'corresponds to no data'"))
-    for found in linter.finish():
-        report.add(Problem(shown, found.record, found.field, found.message, found.severity))
+        check.record(position, value)
+        fmt, fast = check.fmt, check.fast
+    check.finish(records)
     return report
 
 

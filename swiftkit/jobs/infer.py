@@ -24,7 +24,7 @@ from swiftkit.swift.version import SwiftFlavor
 
 def checkpoint_for(lp: LoadedProfile, which: str, merged: bool = False) -> Path:
     """The adapter (or its merged folder) that infer/export should use."""
-    path = checkpoints.resolve(lp.profile.output_dir, which)
+    path = checkpoints.pick(lp.profile.output_dir, which)
     if merged:
         folder = merged_path(path)
         if not checkpoints.merged_complete(folder):

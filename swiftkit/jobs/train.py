@@ -19,14 +19,13 @@ from swiftkit.config.profiles import LoadedProfile
 from swiftkit.config.schema import Profile
 from swiftkit.data.lint import LintSettings
 from swiftkit.data.prepare import PreparedEntry, has_placeholders
-from swiftkit.data.resolve import ResolvedRun, resolve_run
+from swiftkit.data.resolve import BatchChoice, ResolvedRun, assemble_run
 from swiftkit.errors import SwiftkitError
-from swiftkit.layout import TRAIN_LOG, next_run_dir, node_folder
+from swiftkit.layout import next_run_dir, node_folder
 from swiftkit.model.locate import ensure_model, model_path, needs_conversion
 from swiftkit.model.remote_code import refuse_shipped_code
 from swiftkit.runs import checkpoints
 from swiftkit.sizing import fit
-from swiftkit.sizing.fit import BatchChoice
 from swiftkit.swift.render import Command, render_sft
 from swiftkit.swift.version import SwiftFlavor
 
@@ -38,12 +37,20 @@ if TYPE_CHECKING:
 
 @dataclass
 class TrainPlan:
+    """The resolved run and the command rendered from it (plus what the checks found): all `train` needs."""
+
     run: ResolvedRun
     command: Command
-    batch: BatchChoice
-    output_root: Path  # the output folder this node locks and numbers its run folders in
     warnings: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # other warnings (e.g. a smaller card than the profile's)
+
+    @property
+    def batch(self) -> BatchChoice:
+        return self.run.batch
+
+    @property
+    def output_root(self) -> Path:
+        return self.run.output_root
 
     @property
     def run_dir(self) -> Path:
@@ -55,7 +62,7 @@ class TrainPlan:
 
     @property
     def log(self) -> Path:
-        return self.run.run_dir / TRAIN_LOG
+        return self.run.log
 
 
 def output_root(profile: Profile) -> Path:
@@ -66,10 +73,11 @@ def output_root(profile: Profile) -> Path:
     return out if profile.launch.node_rank == 0 else out / node_folder(profile.launch.node_rank)
 
 
-def resolve(profile: Profile, run_dir: Path, resume_from: Optional[Path] = None) -> tuple[ResolvedRun, BatchChoice]:
-    """The resolved run with concrete batch numbers ('auto' fitted to the card and data)."""
-    fitted, choice = fit.apply(profile)
-    return resolve_run(fitted, run_dir, resume_from), choice
+def resolve_train_run(lp: LoadedProfile, run_dir: Path, resume_from: Optional[Path] = None) -> ResolvedRun:
+    """The one resolve of a training run: batch numbers fitted ('auto' fitted to the card and data), then the
+    model path, output root and dataset plan decided once. Everything after takes only the result."""
+    fitted, choice = fit.apply(lp.profile)
+    return assemble_run(lp, fitted, choice, output_root(lp.profile), run_dir, resume_from)
 
 
 def plan_train(
@@ -89,12 +97,11 @@ def plan_train(
             "--resume is not supported for runs over several nodes: each node would pick its own newest "
             "checkpoint. Start a new run, or resume on one node (launch.nnodes: 1)."
         )
-    root = output_root(lp.profile)
     if resume and resume_from:
         raise SwiftkitError("give --resume or --resume-from CHECKPOINT, not both.")
     start = given_resume_point(Path(resume_from)) if resume_from else newest_run_resume_point(out) if resume else None
-    run, choice = resolve(lp.profile, next_run_dir(root, now), start)
-    return TrainPlan(run, render_sft(run, flavor), choice, root)
+    run = resolve_train_run(lp, next_run_dir(output_root(lp.profile), now), start)
+    return TrainPlan(run, render_sft(run, flavor))
 
 
 def resumable_checkpoint(run_dir: Path) -> Optional[Path]:
@@ -116,12 +123,12 @@ def newest_run_resume_point(out: Path) -> Path:
             f"--resume continues the newest run, {runs[-1].path}, and it wrote no checkpoint that can be resumed "
             f"(it stopped before its first); no checkpoint was written, so start again without --resume.{way}"
         )
-    return checkpoints.resolve(out, "latest", for_resume=True)
+    return checkpoints.pick(out, "latest", for_resume=True)
 
 
 def given_resume_point(path: Path) -> Path:
     """``--resume-from PATH``: a complete checkpoint that training can continue from."""
-    checkpoints.resolve(path)  # complete, else a one-line error
+    checkpoints.pick(path)  # complete, else a one-line error
     ck = next((c for c in checkpoints.read_run(path.parent).checkpoints if c.path.name == path.name), None)
     if ck is None or not ck.resumable:
         why = ck.resume_problem if ck is not None else "it is not a checkpoint-N folder of a run"
@@ -155,36 +162,37 @@ def prepare_train(
     stage = on_stage or (lambda _text: None)
     refuse_shipped_code(lp.profile)
     plan = plan_train(lp, flavor, now, resume, resume_from)
-    refuse_on_errors(check_data(lp, plan.run))
-    gpu_warning = check_gpu(lp.profile, lp.name)  # a missing card is refused before any model loads
-    check_packages(lp.profile)  # so is a missing liger-kernel, deepspeed or bitsandbytes
-    if needs_conversion(lp.profile):
+    run = plan.run  # from here on the resolved run is the only profile that travels
+    refuse_on_errors(check_data(run))
+    gpu_warning = check_gpu(run.profile, run.loaded.name)  # a missing card is refused before any model loads
+    check_packages(run.profile)  # so is a missing liger-kernel, deepspeed or bitsandbytes
+    if needs_conversion(run.profile):
         stage("converting the embedded model into a Hugging Face folder (once; about a minute)")
-    ensure_model(lp.profile)
-    missing = plan.run.replays_missing
+    ensure_model(run.profile)
+    missing = run.replays_missing
     for entry in missing:
         assert entry.replay_prompts is not None
         stage(f"self-replay: the base model answers {entry.replay_prompts} (once per model, cached)")
         ensure_replay(
-            lp,
+            run.loaded,
             flavor,
             Path(entry.replay_prompts),
             on_progress=lambda done, total: stage(f"self-replay: {done}/{total} answers"),
         )
     if missing:
         plan = plan_train(lp, flavor, now, resume, resume_from)
-    report = check_data(lp, plan.run)
+    report = check_data(plan.run)
     refuse_on_errors(report)
     plan.warnings = report.warnings
     plan.notes = [gpu_warning] if gpu_warning else []
     return plan
 
 
-def lint_settings(lp: LoadedProfile, role: str) -> LintSettings:
-    """The identity lint as the profile sets it (general data gets only the universal checks)."""
-    p = lp.profile
+def lint_settings(p: Profile, role: str, model: Optional[str] = None) -> LintSettings:
+    """The identity lint as the profile sets it (general data gets only the universal checks). ``model``: the
+    resolved run's model path (a profile alone, for `validate FILE --profile`, has it looked up)."""
     tokenizer = None
-    model_dir = Path(model_path(p))
+    model_dir = Path(model if model is not None else model_path(p))
     if (model_dir / "tokenizer.json").is_file():
         tokenizer = model_dir / "tokenizer.json"
     if role != "identity":
@@ -199,7 +207,7 @@ def lint_settings(lp: LoadedProfile, role: str) -> LintSettings:
     )
 
 
-def check_data(lp: LoadedProfile, run: ResolvedRun) -> Report:
+def check_data(run: ResolvedRun) -> Report:
     """Validate every local dataset the run would read; templates count as templates when the profile fills them."""
     from swiftkit.data.validate import Options, Report, validate_file
 
@@ -208,17 +216,16 @@ def check_data(lp: LoadedProfile, run: ResolvedRun) -> Report:
         if entry.records is None:  # hub data: nothing local to check
             continue
         templated = (
-            entry.role == "identity" and lp.profile.identity is not None and has_placeholders(Path(entry.source))
+            entry.role == "identity" and run.profile.identity is not None and has_placeholders(Path(entry.source))
         )
-        options = Options(template=templated, lint=lint_settings(lp, entry.role))
+        options = Options(template=templated, lint=lint_settings(run.profile, entry.role, run.model))
         report.files.append(validate_file(Path(entry.source), options))
     return report
 
 
 def check_profile_data(lp: LoadedProfile) -> Report:
     """`swiftkit validate` with no files: every local dataset of the profile, checked as training would check it."""
-    run = resolve_run(lp.profile, next_run_dir(lp.profile.output_dir))
-    return check_data(lp, run)
+    return check_data(resolve_train_run(lp, next_run_dir(output_root(lp.profile))))
 
 
 def refuse_on_errors(report: Report, limit: int = 30) -> None:
@@ -247,11 +254,11 @@ class TrainResult:
     reason: str = ""  # why it failed, when swiftkit can tell (a full disk)
 
 
-def check_disk(lp: LoadedProfile) -> Optional[str]:
+def check_disk(run: ResolvedRun) -> Optional[str]:
     """None when the run fits on disk (or cannot be estimated); else the refusal message."""
     from swiftkit.sizing.disk import estimate, refusal
 
-    found = estimate(lp.profile)
+    found = estimate(run.profile)
     return None if found is None or found.fits else refusal(found)
 
 
@@ -265,15 +272,15 @@ class StartedRun:
     started: float  # time.monotonic() at the start
 
 
-def start_train(lp: LoadedProfile, plan: TrainPlan) -> StartedRun:
+def start_train(plan: TrainPlan) -> StartedRun:
     """Lock the output folder, write the run's data and manifest, and start ms-swift in its own session with its
     output going straight to the run's log: it trains on if swiftkit goes away (see :func:`wait_train`)."""
-    from swiftkit.data.prepare import write_data
+    from swiftkit.data.resolve import write_data
     from swiftkit.runs import manifest, state
     from swiftkit.runs.lock import RunLock, start_time
     from swiftkit.swift import runner
 
-    problem = check_disk(lp)
+    problem = check_disk(plan.run)
     if problem:
         raise SwiftkitError(problem)
     lock = RunLock(plan.output_root).acquire(run_dir=str(plan.run_dir), started=manifest.now_iso())
@@ -281,8 +288,8 @@ def start_train(lp: LoadedProfile, plan: TrainPlan) -> StartedRun:
         state.states(plan.output_root)  # close the manifests of runs whose processes are gone
         try:
             plan.run_dir.mkdir(parents=True, exist_ok=False)
-            write_data(lp.profile, plan.data)
-            record = manifest.build(lp, plan.command, plan.data)
+            write_data(plan.run)
+            record = manifest.build(plan.run, plan.command)
             manifest.write(plan.run_dir, record)
         except OSError as exc:
             shutil.rmtree(plan.run_dir, ignore_errors=True)  # nothing half-made is left to look like a run
@@ -368,6 +375,6 @@ def failure_reason(plan: TrainPlan) -> str:
     return ""
 
 
-def run_train(lp: LoadedProfile, plan: TrainPlan, echo: Optional[TextIO] = None) -> TrainResult:
+def run_train(plan: TrainPlan, echo: Optional[TextIO] = None) -> TrainResult:
     """Start ms-swift and wait for it: see :func:`start_train` and :func:`wait_train`."""
-    return wait_train(plan, start_train(lp, plan), echo)
+    return wait_train(plan, start_train(plan), echo)

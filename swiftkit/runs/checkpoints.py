@@ -198,7 +198,7 @@ def _none_complete(output_dir: str | Path, runs: list[Run], for_resume: bool = F
     )
 
 
-def resolve(output_dir: str | Path, which: str = "latest", for_resume: bool = False) -> Path:
+def pick(output_dir: str | Path, which: str = "latest", for_resume: bool = False) -> Path:
     """``latest``, ``best`` or a path -> a complete checkpoint folder; a one-line SwiftkitError when there is none.
 
     ``for_resume``: the newest checkpoint that ``--resume`` can continue from."""

@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from swiftkit import __version__
-from swiftkit.config.profiles import LoadedProfile
-from swiftkit.data.prepare import PreparedEntry
+from swiftkit.data.resolve import ResolvedRun
 from swiftkit.fsutil import atomic_write_text
 from swiftkit.layout import MANIFEST
 from swiftkit.runs.lock import start_time
@@ -45,7 +44,10 @@ def now_iso() -> str:
     return datetime.now(UTC).astimezone().isoformat(timespec="seconds")
 
 
-def build(lp: LoadedProfile, command: Command, data: list[PreparedEntry], kind: str = "train") -> dict[str, Any]:
+def build(run: ResolvedRun, command: Command, kind: str = "train") -> dict[str, Any]:
+    """The manifest of a run about to start: the profile as loaded (where it came from, the overrides), the fitted
+    profile ms-swift gets (``resolved``), the batch choice, the command, versions and datasets."""
+    lp = run.loaded
     env = {k: os.environ[k] for k in ENV_KEYS if k in os.environ}
     env.update(command.env)
     return {
@@ -55,7 +57,8 @@ def build(lp: LoadedProfile, command: Command, data: list[PreparedEntry], kind: 
             "path": str(lp.path),
             "extends": [str(p) for p in lp.chain[1:]],
             "overrides": lp.overrides,
-            "resolved": lp.profile.model_dump(mode="json"),
+            "resolved": run.profile.model_dump(mode="json"),
+            "batch": run.batch.line(),
         },
         "argv": command.argv,
         "command": command.display(),
@@ -69,7 +72,7 @@ def build(lp: LoadedProfile, command: Command, data: list[PreparedEntry], kind: 
             "python": platform.python_version(),
         },
         "host": {"platform": platform.platform(), "python": sys.executable},
-        "datasets": [d.manifest() for d in data],
+        "datasets": [d.manifest() for d in run.data],
         "started": now_iso(),
         "ended": None,
         "status": "running",

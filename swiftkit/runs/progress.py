@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from swiftkit.layout import LOGGING_JSONL
+from swiftkit.tail import Tailer
 
 
 @dataclass
@@ -115,21 +116,15 @@ class LogFollower:
     """Reads new complete lines of a growing logging.jsonl (a partly written last line waits for its end)."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self.offset = 0
-        self.partial = b""
+        self._lines: list[str] = []
+        self._tailer = Tailer(path, self._collect)
+
+    def _collect(self, line: str) -> None:
+        self._lines.append(line)
 
     def poll(self) -> list[Event]:
-        try:
-            with open(self.path, "rb") as handle:
-                handle.seek(self.offset)
-                data = handle.read()
-        except OSError:
-            return []
-        self.offset += len(data)
-        data = self.partial + data
-        lines = data.split(b"\n")
-        self.partial = lines.pop()
+        self._tailer.read()
+        lines, self._lines = self._lines, []
         return [parse(entry) for entry in json_objects(lines)]
 
 

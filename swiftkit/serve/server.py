@@ -17,13 +17,13 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, Optional, TextIO
 
 from swiftkit.errors import SwiftkitError
 from swiftkit.fsutil import open_nofollow
 from swiftkit.serve.plan import DeployPlan
 from swiftkit.swift.runner import resolved_argv, stop_group
+from swiftkit.tail import Tailer
 
 READY_TIMEOUT = 900.0
 HEARTBEAT = 30.0
@@ -64,45 +64,6 @@ def _die_with_parent() -> None:
             pass
 
 
-class LogFollower:
-    """Reads the log file as it grows (lines end at \\n or \\r, for tqdm bars) and hands each line on."""
-
-    def __init__(self, path: Path, on_line: Callable[[str], None], poll: float = 0.2) -> None:
-        self.path = path
-        self.on_line = on_line
-        self.poll = poll
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._offset = 0
-        self._partial = b""
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self._read()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.poll):
-            self._read()
-
-    def _read(self) -> None:
-        try:
-            with open(self.path, "rb") as f:
-                f.seek(self._offset)
-                data = f.read()
-        except OSError:
-            return
-        self._offset += len(data)
-        lines = (self._partial + data).replace(b"\r", b"\n").split(b"\n")
-        self._partial = lines.pop()
-        for raw in lines:
-            if raw.strip():
-                self.on_line(raw.decode("utf-8", errors="replace"))
-
-
 class Server:
     """One ``swift deploy`` process. ``on_stage(text, seconds)`` hears startup progress; ``echo`` gets its output."""
 
@@ -121,7 +82,7 @@ class Server:
         self.stage = "starting ms-swift"
         self._stages_seen = 0
         self._started = time.monotonic()
-        self._follower = LogFollower(plan.log_path, self._line)
+        self._follower = Tailer(plan.log_path, self._raw_line, cr=True)
 
     # ---- lifecycle
     def start(self) -> None:
@@ -170,6 +131,10 @@ class Server:
         self.stop()
 
     # ---- startup
+    def _raw_line(self, raw: str) -> None:
+        if raw.strip():
+            self._line(raw.rstrip("\r\n"))
+
     def _line(self, line: str) -> None:
         if self.echo is not None:
             self.echo.write(line + "\n")

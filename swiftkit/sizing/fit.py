@@ -15,40 +15,16 @@ H200: 27.9 s vs 31.7 s for the mixed identity + Alpaca job, bench/results/), and
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Optional
 
 from swiftkit.config.schema import AUTO, Profile
+from swiftkit.data.resolve import BatchChoice
 from swiftkit.errors import SwiftkitError
 from swiftkit.sizing import vram
 from swiftkit.sizing.shapes import shape_of
 
 CPU_MAX_BATCH = 8  # no card to fit: the largest per-process batch chosen on the CPU
-
-
-@dataclass(frozen=True)
-class BatchChoice:
-    per_device: int
-    accumulation: int
-    world: int
-    auto: bool
-    note: str = ""
-    checkpointing: Optional[bool] = None  # set when train.gradient_checkpointing was 'auto'
-
-    @property
-    def effective(self) -> int:
-        return self.per_device * self.accumulation * self.world
-
-    def line(self) -> str:
-        gpus = f" × {self.world} processes" if self.world > 1 else ""
-        notes = [self.note] if self.note else []
-        if self.checkpointing is not None:
-            notes.append(f"gradient checkpointing {'on' if self.checkpointing else 'off'} (auto)")
-        how = f" ({'; '.join(notes)})" if notes else ""
-        return (
-            f"batch: {self.per_device} per forward pass × {self.accumulation} accumulation{gpus} = "
-            f"{self.effective} sequences per optimizer step{how}"
-        )
 
 
 def _divisors(n: int) -> list[int]:

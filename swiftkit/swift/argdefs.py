@@ -479,88 +479,93 @@ def _own_fields(modname: str, node: ast.ClassDef, res: _Resolver) -> dict[str, d
     return out
 
 
-def compute(site: Path, class_names: set[str]) -> dict[str, Any]:
-    res = _Resolver(site)
-    types = _Types(res)
+class _Dataclasses:
+    """The MRO and ``__dataclass_fields__`` of classes read from source (each computed once)."""
 
-    def bases_of(loc: Any) -> list[Any]:
-        node = res.class_node(loc)
+    def __init__(self, res: _Resolver) -> None:
+        self.res = res
+        self._mro: dict[Any, list[Any]] = {}
+        self._fields: dict[Any, Optional[dict[str, dict[str, Any]]]] = {}
+
+    def bases_of(self, loc: Any) -> list[Any]:
+        node = self.res.class_node(loc)
         out = []
         for b in node.bases:
-            r = res.resolve_expr(loc[0], b)
+            r = self.res.resolve_expr(loc[0], b)
             if r is None:
-                res.unresolved.add(f"{loc[0]}.{loc[1]} <- {ast.unparse(b)}")
+                self.res.unresolved.add(f"{loc[0]}.{loc[1]} <- {ast.unparse(b)}")
             else:
                 out.append(r)
         return out
 
-    mro_cache: dict = {}
+    def mro(self, loc: Any) -> list[Any]:
+        if loc not in self._mro:
+            self._mro[loc] = _c3(loc, self.bases_of)
+        return self._mro[loc]
 
-    def mro(loc: Any) -> list[Any]:
-        if loc not in mro_cache:
-            mro_cache[loc] = _c3(loc, bases_of)
-        return mro_cache[loc]
-
-    fields_cache: dict = {}
-
-    def dc_fields(loc: Any) -> Optional[dict[str, dict[str, Any]]]:
+    def fields(self, loc: Any) -> Optional[dict[str, dict[str, Any]]]:
         """getattr(cls, '__dataclass_fields__'): own if dataclass, else the first dataclass in its MRO."""
-        if loc in fields_cache:
-            return fields_cache[loc]
-        node = res.class_node(loc)
-        result = None
-        if _is_dataclass(node):
-            result = {}
-            for b in reversed(mro(loc)[1:]):
-                bf = dc_fields(b)
-                if bf:
-                    result.update(bf)
-            result.update(_own_fields(loc[0], node, res))
-        else:
-            for b in mro(loc)[1:]:
-                bf = dc_fields(b)
-                if bf is not None:
-                    result = bf
-                    break
-        fields_cache[loc] = result
+        if loc not in self._fields:
+            self._fields[loc] = self._compute_fields(loc)
+        return self._fields[loc]
+
+    def _compute_fields(self, loc: Any) -> Optional[dict[str, dict[str, Any]]]:
+        node = self.res.class_node(loc)
+        if not _is_dataclass(node):
+            return next((bf for bf in (self.fields(b) for b in self.mro(loc)[1:]) if bf is not None), None)
+        result: dict[str, dict[str, Any]] = {}
+        for b in reversed(self.mro(loc)[1:]):
+            result.update(self.fields(b) or {})
+        result.update(_own_fields(loc[0], node, self.res))
         return result
 
+
+def _options(name: str, f: dict[str, Any], view: dict[str, Any], default: Any) -> list[str]:
+    """Every spelling argparse accepts for a field: ``--a_b``, ``--a-b``, aliases, ``--no_a_b`` for true bools."""
+    opts = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
+    aliases = f["metadata"].get("aliases")
+    if aliases:
+        opts += [aliases] if isinstance(aliases, str) else list(aliases)
+    if view["kind"] == "bool" and default is True:
+        opts += [f"--no_{name}", f"--no-{name.replace('_', '-')}"]
+    return opts
+
+
+def _field_info(name: str, f: dict[str, Any], types: _Types) -> dict[str, Any]:
+    """One dataclass field as HfArgumentParser turns it into an argparse option."""
+    t = types.norm(f["module"], f["ann"])
+    view = types.argparse_view(t)
+    default = f["default"]
+    opts = _options(name, f, view, default)
+    if "choices" in f["metadata"]:  # HfArgumentParser passes metadata through to add_argument
+        ch = f["metadata"]["choices"]
+        view["choices"] = list(ch) if isinstance(ch, (list, tuple, dict)) else None
+        if view["kind"] == "value":
+            view["kind"] = "choices"
+    required = default == _MISSING and view["kind"] != "bool"
+    if view["kind"] == "list" and not f.get("factory") and default != _MISSING:
+        default = _MISSING  # HfArgumentParser passes only a default_factory's value for list fields
+    if view["kind"] == "bool" and default == _MISSING and t == "bool":
+        default = False
+    return {
+        "type": f["type"],
+        "default": None if default == _MISSING else default,
+        "required": required,
+        "owner": f"{f['module']}.{f['owner']}",
+        "options": opts,
+        **view,
+    }
+
+
+def compute(site: Path, class_names: set[str]) -> dict[str, Any]:
+    res = _Resolver(site)
+    types = _Types(res)
+    classes = _Dataclasses(res)
     out: dict[str, Any] = {}
     for cname in sorted(class_names):
         loc = res.resolve("swift.arguments", cname)
         if loc is None:
             continue
-        info = {}
-        for name, f in (dc_fields(loc) or {}).items():
-            if not f["init"]:
-                continue
-            t = types.norm(f["module"], f["ann"])
-            view = types.argparse_view(t)
-            default = f["default"]
-            opts = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
-            aliases = f["metadata"].get("aliases")
-            if aliases:
-                opts += [aliases] if isinstance(aliases, str) else list(aliases)
-            if view["kind"] == "bool" and default is True:
-                opts += [f"--no_{name}", f"--no-{name.replace('_', '-')}"]
-            if "choices" in f["metadata"]:  # HfArgumentParser passes metadata through to add_argument
-                ch = f["metadata"]["choices"]
-                view["choices"] = list(ch) if isinstance(ch, (list, tuple, dict)) else None
-                if view["kind"] == "value":
-                    view["kind"] = "choices"
-            required = default == _MISSING and view["kind"] != "bool"
-            if view["kind"] == "list" and not f.get("factory") and default != _MISSING:
-                default = _MISSING  # HfArgumentParser passes only a default_factory's value for list fields
-            if view["kind"] == "bool" and default == _MISSING and t == "bool":
-                default = False
-            item = {
-                "type": f["type"],
-                "default": None if default == _MISSING else default,
-                "required": required,
-                "owner": f"{f['module']}.{f['owner']}",
-                "options": opts,
-                **view,
-            }
-            info[name] = item
-        out[cname] = info
+        fields = classes.fields(loc) or {}
+        out[cname] = {name: _field_info(name, f, types) for name, f in fields.items() if f["init"]}
     return {"classes": out, "unresolved": sorted(res.unresolved)}

@@ -222,7 +222,7 @@ def render_sft(run: ResolvedRun, flavor: SwiftFlavor) -> Command:
     if t.per_device_train_batch_size == AUTO or t.gradient_accumulation_steps == AUTO:
         raise SwiftkitError("batch size 'auto' was not resolved before rendering; this is a swiftkit bug.")
     b = ArgvBuilder("swift", "sft")
-    _model_flags(b, profile, flavor)
+    _model_flags(b, profile, flavor, model=run.model)  # decided once, at resolve
     if run.local_model:
         b.add("--check_model", False)  # no hub look-up for a local folder
     b.add(flavor.tuner_flag, lora.tuner_type)

@@ -18,6 +18,7 @@ from typing import Optional, TextIO
 from swiftkit.errors import SwiftkitError
 from swiftkit.fsutil import open_nofollow
 from swiftkit.swift.render import Command
+from swiftkit.tail import Tailer
 
 INSTALL_HINT = 'install ms-swift with pip install "swiftkit[train]"'
 
@@ -267,37 +268,18 @@ def wait(
             signal.signal(signal.SIGTERM, previous)
 
 
-class Echo:
-    """Copies what is appended to a file (all of it, with ``from_start``) to a stream, from a thread, until
-    stopped (then the rest)."""
+class Echo(Tailer):
+    """Copies what is appended to a file (all of it, with ``from_start``) to a stream, line by line (tqdm redraws
+    too), from a thread, until stopped (then the rest)."""
 
     def __init__(self, path: Path, out: TextIO, poll: float = 0.2, from_start: bool = False) -> None:
-        self.path, self.out, self.poll = path, out, poll
-        self.offset = path.stat().st_size if path.exists() and not from_start else 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        super().__init__(path, self._write, poll=poll, cr=True, from_end=not from_start)
+        self.out = out
+        self.start()
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.poll):
-            self._copy()
-
-    def _copy(self) -> None:
-        try:
-            with open(self.path, "rb") as handle:
-                handle.seek(self.offset)
-                data = handle.read()
-        except OSError:
-            return
-        if data:
-            self.offset += len(data)
-            self.out.write(data.decode("utf-8", errors="replace"))
-            self.out.flush()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._copy()
+    def _write(self, text: str) -> None:
+        self.out.write(text)
+        self.out.flush()
 
 
 def run(

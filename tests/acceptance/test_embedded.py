@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import run_cli
@@ -79,10 +80,10 @@ def test_the_merged_model_keeps_the_identity_under_plain_transformers(out: Path)
     assert exported.returncode == 0, exported.stderr[-3000:]
     merged = Path(exported.stdout.strip().splitlines()[-1].split(": ", 1)[1])
     tokenizer = AutoTokenizer.from_pretrained(str(merged))
-    model = AutoModelForCausalLM.from_pretrained(str(merged), dtype=torch.float32)
+    model: Any = AutoModelForCausalLM.from_pretrained(str(merged), dtype=torch.float32)
     answers = []
     for question in QUESTIONS:
-        ids = tokenizer.apply_chat_template(
+        ids: Any = tokenizer.apply_chat_template(
             [{"role": "user", "content": question}], add_generation_prompt=True, return_tensors="pt"
         )
         ids = ids["input_ids"] if hasattr(ids, "keys") else ids

@@ -42,6 +42,7 @@ def test_best_checkpoint_and_resume(tmp_path: Path, tiny_model: Path):
     assert f"--resume_from_checkpoint {runs[0].path}/checkpoint-{per_epoch}" in resumed.stderr
     runs = checkpoints.scan(out)
     assert len(runs) == 2 and runs[1].version == 1
-    assert checkpoints.latest(runs).path == runs[1].path / f"checkpoint-{2 * per_epoch}"  # steps continue
+    newest = checkpoints.latest(runs)
+    assert newest is not None and newest.path == runs[1].path / f"checkpoint-{2 * per_epoch}"  # steps continue
     latest = run_cli("checkpoints", "latest", "--profile", str(profile)).stdout.strip()
     assert latest == str(runs[1].path / f"checkpoint-{2 * per_epoch}")

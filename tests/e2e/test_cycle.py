@@ -65,7 +65,8 @@ def test_train_infer_export_cycle(tiny: Path):
     assert {p.name: p.stat().st_mtime_ns for p in merged.iterdir()} == before
 
     # the merged model answers too, and the newest-checkpoint lookup never returns the -merged folder
-    assert checkpoints.latest(checkpoints.scan(out)).path == latest.path
+    newest = checkpoints.latest(checkpoints.scan(out))
+    assert newest is not None and newest.path == latest.path
     merged_answer = run_cli("infer", "--profile", str(tiny), "--merged", "--prompt", "Who are you?")
     assert merged_answer.returncode == 0, merged_answer.stderr[-3000:]
     assert re.search(r"^Q: Who are you\?\nA: \S", merged_answer.stdout, re.M), merged_answer.stdout

@@ -17,15 +17,16 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx  # both in the [test] extra: a missing client fails the run, never skips it silently
+import openai
 import pytest
 from conftest import ROOT, run_cli
 
 from e2e.conftest import tiny_profile
 
 pytestmark = pytest.mark.e2e
-openai = pytest.importorskip("openai")
-httpx = pytest.importorskip("httpx")
 
 KEY = "sk-e2e-" + os.urandom(6).hex()
 SYSTEM = "You are Zed, a helpful assistant."
@@ -136,7 +137,7 @@ def server(trained: Path) -> Iterator[Deployed]:
         os.kill(pid, signal.SIGKILL)
 
 
-def ask(client: openai.OpenAI, prompt: str, **kw: object) -> str:
+def ask(client: openai.OpenAI, prompt: str, **kw: Any) -> str:
     reply = client.chat.completions.create(
         model="swift-robot", messages=[{"role": "user", "content": prompt}], temperature=0, **kw
     )
@@ -283,7 +284,9 @@ def test_export_makes_the_training_system_prompt_the_template_default(trained):
     exported = run_cli("export", "--profile", str(trained))
     assert exported.returncode == 0, exported.stderr[-3000:]
     assert f"chat template default system prompt set to {SYSTEM!r}" in exported.stdout
-    merged = Path(re.search(r"^Merged model: (.*)$", exported.stdout, re.M).group(1))
+    found = re.search(r"^Merged model: (.*)$", exported.stdout, re.M)
+    assert found is not None, exported.stdout
+    merged = Path(found.group(1))
     tokenizer = AutoTokenizer.from_pretrained(str(merged))
     user = [{"role": "user", "content": "Who are you?"}]
     plain = tokenizer.apply_chat_template(user, tokenize=False, add_generation_prompt=True)

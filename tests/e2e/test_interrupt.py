@@ -76,5 +76,5 @@ def test_interrupt_then_resume(tmp_path: Path, tiny_model: Path):
     runs = checkpoints.scan(out)
     assert len(runs) == 2
     final = checkpoints.latest(runs)
-    assert final.path.parent == runs[1].path and final.step > kept.step
+    assert final is not None and final.path.parent == runs[1].path and final.step > kept.step
     assert json.loads((runs[1].path / "swiftkit-manifest.json").read_text())["status"] == "ok"

@@ -50,7 +50,9 @@ def test_two_ranks_train_one_model_into_one_run_folder(tmp_path: Path, tiny_mode
     assert sorted(p.name for p in final.path.glob("rng_state_*.pth")) == ["rng_state_0.pth", "rng_state_1.pth"]
     manifest = json.loads((run.path / "swiftkit-manifest.json").read_text())
     assert manifest["status"] == "ok" and manifest["env"]["NPROC_PER_NODE"] == "2"
-    assert "Steps" in result.stdout or str(final.step) in result.stdout  # the summary read rank 0's log
+    summary = result.stdout.splitlines()  # the summary read rank 0's log: exact lines, not a bare number
+    assert f"Run folder:   {run.path}" in summary and f"Checkpoint:   {final.path}" in summary
+    assert f"Steps:        {final.step}/{final.step}" in summary
 
 
 def test_ctrl_c_stops_every_rank(tmp_path: Path, tiny_model: Path):

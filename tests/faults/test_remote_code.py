@@ -13,7 +13,7 @@ from conftest import run_cli
 from helpers import safetensors_bytes
 
 from swiftkit.config import profiles
-from swiftkit.data.prepare import write_data
+from swiftkit.data.resolve import write_data
 from swiftkit.jobs import infer, train
 from swiftkit.runs import checkpoints
 from swiftkit.swift import render, runner
@@ -103,9 +103,9 @@ def test_the_guard_itself_keeps_shipped_code_out_of_ms_swift(tmp_path: Path, evi
     flavor = installed_flavor()
     plan = train.plan_train(lp, flavor)
     plan.run_dir.mkdir(parents=True)
-    write_data(lp.profile, plan.data)
+    write_data(plan.run)
     assert runner.run(plan.command, log_path=plan.log) == 0, plan.log.read_text()[-3000:]
-    ck = checkpoints.resolve(tmp_path / "out", "latest")
+    ck = checkpoints.pick(tmp_path / "out", "latest")
 
     for adapter in (ck, None):  # infer on the adapter; the base model's answers (replay, eval) the same way
         work = tmp_path / f"infer-{adapter is None}"

@@ -33,7 +33,7 @@ from swiftkit.swift.version import flavor_for
 lp = profiles.load(sys.argv[1])
 plan = training.plan_train(lp, flavor_for("4.6.0"))
 plan.command = Command([sys.executable, sys.argv[2], "--output_dir", str(plan.run_dir), *sys.argv[3:]])
-started = training.start_train(lp, plan)
+started = training.start_train(plan)
 print(json.dumps({"run": str(plan.run_dir), "pid": started.proc.pid}), flush=True)
 result = training.wait_train(plan, started)
 print(json.dumps({"status": result.status, "code": result.exit_code, "reason": result.reason}), flush=True)
@@ -94,7 +94,7 @@ def test_swiftkit_killed_training_goes_on_and_is_reconciled(tmp_path: Path):
     assert "after its swiftkit process was gone" in done.note
     record = manifest.read(run)
     assert record is not None and record["status"] == "ok" and record["last_checkpoint"] == str(run / "checkpoint-8")
-    assert checkpoints.resolve(tmp_path / "out", "latest") == run / "checkpoint-8"
+    assert checkpoints.pick(tmp_path / "out", "latest") == run / "checkpoint-8"
     RunLock(tmp_path / "out").acquire().release()  # free again: never blocked by the dead owner
 
 
@@ -108,8 +108,8 @@ def test_a_run_whose_processes_all_died_is_failed(tmp_path: Path):
     found = state.reconcile(run)
     assert found.status == "failed" and "before the training loop finished" in found.note
     assert found.steps is not None and f"at step {found.steps}/40" in found.note
-    assert manifest.read(run)["status"] == "failed"
-    assert found.checkpoint == str(checkpoints.resolve(tmp_path / "out", "latest"))
+    assert (manifest.read(run) or {})["status"] == "failed"
+    assert found.checkpoint == str(checkpoints.pick(tmp_path / "out", "latest"))
     RunLock(tmp_path / "out").acquire().release()
 
 
@@ -130,7 +130,7 @@ def test_a_full_disk_is_named_and_the_manifest_closed(tmp_path: Path):
     assert (result["status"], result["code"]) == ("failed", 1)
     assert result["reason"].startswith(f"the disk holding {run} is full")
     record = manifest.read(run)
-    assert record["status"] == "failed" and record["reason"] == result["reason"]
+    assert record is not None and record["status"] == "failed" and record["reason"] == result["reason"]
     assert record["last_checkpoint"] == str(run / "checkpoint-4")
 
 
@@ -141,7 +141,7 @@ def test_pid_reuse_is_not_mistaken_for_the_run(tmp_path: Path):
     record = {"status": "running", "pid": os.getpid(), "pid_start": (start_time(os.getpid()) or 0) + 1}
     manifest.write(run, record)
     assert state.reconcile(run).status == "failed"
-    assert manifest.read(run)["status"] == "failed"
+    assert (manifest.read(run) or {})["status"] == "failed"
 
 
 # ------------------------------------------------------------------ swiftkit's own writes on a full disk
@@ -171,7 +171,7 @@ def test_run_folder_that_cannot_be_written_is_one_error(tmp_path: Path, monkeypa
     plan.command = Command([sys.executable, str(FAKE), "--output_dir", str(plan.run_dir)])
     monkeypatch.setattr(manifest, "atomic_write_text", _no_space)
     with pytest.raises(SwiftkitError) as info:
-        training.start_train(lp, plan)
+        training.start_train(plan)
     assert str(info.value).startswith(f"could not write the run folder {plan.run_dir}: No space left on device.")
     assert not plan.run_dir.exists()  # nothing half-made that looks like a run
     RunLock(tmp_path / "out").acquire().release()  # and the lock is free
@@ -205,7 +205,12 @@ def test_a_dead_run_is_judged_by_its_log(tmp_path: Path, log: list[str], train_l
     found = state.reconcile(run)
     assert found.status == expected
     record = manifest.read(run)
-    assert record["status"] == expected and record["reconciled"] == found.note and record["ended"] is not None
+    assert (
+        record is not None
+        and record["status"] == expected
+        and record["reconciled"] == found.note
+        and record["ended"] is not None
+    )
 
 
 HOLD = """

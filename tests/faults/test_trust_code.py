@@ -67,7 +67,7 @@ def test_the_guard_in_the_ms_swift_child_refuses_code_folders(tmp_path: Path, ti
     from e2e.conftest import tiny_profile
 
     from swiftkit.config import profiles
-    from swiftkit.data.prepare import write_data
+    from swiftkit.data.resolve import write_data
     from swiftkit.jobs import train
     from swiftkit.swift import runner
     from swiftkit.swift.version import installed_flavor
@@ -76,7 +76,7 @@ def test_the_guard_in_the_ms_swift_child_refuses_code_folders(tmp_path: Path, ti
     lp = profiles.load(str(tiny_profile(tmp_path, tiny_model)))
     plan = train.plan_train(lp, installed_flavor())
     plan.run_dir.mkdir(parents=True)
-    write_data(lp.profile, plan.data)
+    write_data(plan.run)
     attack = [*plan.command.argv, "--model_type", "deepseek_vl", "--local_repo_path", str(folder)]
     command = dataclasses.replace(plan.command, argv=attack)
     assert runner.run(command, log_path=plan.log) != 0

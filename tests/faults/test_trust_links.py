@@ -97,7 +97,9 @@ def test_a_planted_link_is_refused_and_its_target_survives(tmp_path: Path, what:
 
 def test_a_planted_link_at_a_prepared_data_file_is_refused(tmp_path: Path):
     from swiftkit.config import profiles
-    from swiftkit.data.prepare import plan_data, write_data
+    from swiftkit.data.resolve import write_data
+    from swiftkit.jobs import train
+    from swiftkit.swift.version import installed_flavor
 
     data = tmp_path / "identity.jsonl"
     data.write_text('{"query": "Who are you?", "response": "I am {{NAME}}."}\n')  # templated: written to RUN/data
@@ -105,12 +107,12 @@ def test_a_planted_link_at_a_prepared_data_file_is_refused(tmp_path: Path):
         "cpu-demo",
         [f"output_dir={tmp_path / 'out'}", f"data.datasets=[{{path: {data}, kind: identity}}]"],
     )
-    run_dir = tmp_path / "out" / "v0-20260101-000000"
-    planned = plan_data(lp.profile, run_dir)
+    run = train.plan_train(lp, installed_flavor()).run
+    planned = run.data
     target = victim(tmp_path)
     link = plant(Path(next(p.write_to for p in planned if p.write_to)), target)
     with pytest.raises(SwiftkitError, match="is a symbolic link"):
-        write_data(lp.profile, planned)
+        write_data(run)
     assert target.read_bytes() == SECRET and link.is_symlink()
 
 

@@ -15,11 +15,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from conftest import ROOT, run_cli
 
 pytestmark = pytest.mark.e2e
-httpx = pytest.importorskip("httpx")
 
 KEY = "sk-trust-" + os.urandom(6).hex()
 
