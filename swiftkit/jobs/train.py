@@ -73,13 +73,14 @@ def resolve(profile: Profile, run_dir: Path, resume_from: Optional[Path] = None)
 
 
 def plan_train(
-    lp: LoadedProfile, flavor: SwiftFlavor, now: Optional[datetime] = None, resume: bool = False
+    lp: LoadedProfile, flavor: SwiftFlavor, now: Optional[datetime] = None, resume: bool = False, slurm: bool = False
 ) -> TrainPlan:
-    """Everything `swiftkit train` will do, decided without writing anything (plan and --dry-run)."""
+    """Everything `swiftkit train` will do, decided without writing anything (plan and --dry-run). ``slurm``: one
+    job runs every node on a shared run folder (see jobs.slurm), so it can resume."""
     out = Path(lp.profile.output_dir)
     if out.exists() and not out.is_dir():
         raise SwiftkitError(f"output_dir {out} is a file; set output_dir to a folder.")
-    if resume and lp.profile.launch.nnodes > 1:
+    if resume and lp.profile.launch.nnodes > 1 and not slurm:
         raise SwiftkitError(
             "--resume is not supported for runs over several nodes: each node would pick its own newest "
             "checkpoint. Start a new run, or resume on one node (launch.nnodes: 1)."
@@ -106,17 +107,19 @@ def prepare_train(
     now: Optional[datetime] = None,
     resume: bool = False,
     on_stage: Optional[Callable[[str], None]] = None,
+    slurm: bool = False,
 ) -> TrainPlan:
     """Plan, check the user's data (before any model loads), make the embedded model and self-replay data that are
-    missing, then plan and check again with them. Raises on data errors; returns the plan with its warnings."""
+    missing, then plan and check again with them. Raises on data errors; returns the plan with its warnings.
+    ``slurm``: the job trains on the cluster's nodes, so this machine's GPUs are not checked."""
     from swiftkit.jobs.replay import ensure_replay
     from swiftkit.sizing.gpus import check_gpu, check_packages
 
     stage = on_stage or (lambda _text: None)
     refuse_shipped_code(lp.profile)
-    plan = plan_train(lp, flavor, now, resume)
+    plan = plan_train(lp, flavor, now, resume, slurm)
     refuse_on_errors(check_data(lp, plan.run))
-    gpu_warning = check_gpu(lp.profile, lp.name)  # a missing card is refused before any model loads
+    gpu_warning = None if slurm else check_gpu(lp.profile, lp.name)  # a missing card is refused before loading
     check_packages(lp.profile)  # so is a missing liger-kernel, deepspeed or bitsandbytes
     if needs_conversion(lp.profile):
         stage("converting the embedded model into a Hugging Face folder (once; about a minute)")
@@ -132,7 +135,7 @@ def prepare_train(
             on_progress=lambda done, total: stage(f"self-replay: {done}/{total} answers"),
         )
     if missing:
-        plan = plan_train(lp, flavor, now, resume)
+        plan = plan_train(lp, flavor, now, resume, slurm)
     report = check_data(lp, plan.run)
     refuse_on_errors(report)
     plan.warnings = report.warnings
@@ -229,7 +232,7 @@ def start_train(lp: LoadedProfile, plan: TrainPlan) -> StartedRun:
     """Lock the output folder, write the run's data and manifest, and start ms-swift in its own session with its
     output going straight to the run's log: it trains on if swiftkit goes away (see :func:`wait_train`)."""
     from swiftkit.data.prepare import write_data
-    from swiftkit.runs import manifest, state
+    from swiftkit.runs import manifest
     from swiftkit.runs.lock import RunLock, start_time
     from swiftkit.swift import runner
 
@@ -238,7 +241,7 @@ def start_train(lp: LoadedProfile, plan: TrainPlan) -> StartedRun:
         raise SwiftkitError(problem)
     lock = RunLock(plan.output_root).acquire(run_dir=str(plan.run_dir), started=manifest.now_iso())
     try:
-        state.states(plan.output_root)  # close the manifests of runs whose processes are gone
+        refuse_running(plan.output_root)  # also closes the manifests of runs whose processes are gone
         try:
             plan.run_dir.mkdir(parents=True, exist_ok=False)
             write_data(lp.profile, plan.data)
@@ -263,6 +266,19 @@ def start_train(lp: LoadedProfile, plan: TrainPlan) -> StartedRun:
         lock.release()
         raise
     return StartedRun(proc, record, lock, started)
+
+
+def refuse_running(output_root: Path) -> None:
+    """Refuse to start while a SLURM job of the same output folder still trains (local runs hold the lock)."""
+    from swiftkit.runs import state
+
+    for found in state.states(output_root):
+        if found.status == state.RUNNING and found.slurm_job:
+            raise SwiftkitError(
+                f"SLURM job {found.slurm_job} is still training into {output_root} ({Path(found.run_dir).name}); "
+                "follow it with 'swiftkit logs -f', stop it with 'swiftkit cancel', or give this run another "
+                "output_dir."
+            )
 
 
 _FREE = "Free some space (or change output_dir) and try again."
