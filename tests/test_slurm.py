@@ -135,7 +135,9 @@ def test_no_sbatch_on_path_is_refused_before_the_data_is_prepared(tmp_path: Path
     ],
 )
 def test_slurm_final_states(state: str, tail: str, status: str, words: list[str]):
-    summary = RunSummary(run_dir="r", status="unknown", exit_code=None, steps=8, max_steps=20, checkpoint="checkpoint-8")
+    summary = RunSummary(
+        run_dir="r", status="unknown", exit_code=None, steps=8, max_steps=20, checkpoint="checkpoint-8"
+    )
     found, note = job_verdict(JobState("7", state, exit_code="1:0"), summary, False, tail)
     assert found == status
     for word in words:

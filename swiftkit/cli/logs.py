@@ -58,7 +58,7 @@ def logs(
         click.echo(state_line(reconcile(run_dir)))
         return
     try:
-        final = follow(run_dir, verbose)
+        final = follow_run(run_dir, verbose)
     except KeyboardInterrupt:
         click.echo("\nStopped following; the run goes on ('swiftkit status' shows it).", err=True)
         sys.exit(130)
@@ -66,7 +66,7 @@ def logs(
     sys.exit(EXIT.get(final.status, 1))
 
 
-def follow(run_dir: Path, verbose: bool, poll: float = 1.0) -> RunState:
+def follow_run(run_dir: Path, verbose: bool, poll: float = 1.0) -> RunState:
     """The progress display (or ms-swift's own output) until the run ends; its final state."""
     from swiftkit.cli.display import TrainDisplay
     from swiftkit.layout import TRAIN_LOG

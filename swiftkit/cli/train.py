@@ -171,7 +171,7 @@ def _train_slurm(
     lp: LoadedProfile, flavor: SwiftFlavor, now: datetime, *, resume: bool, dry_run: bool, wait: bool, verbose: bool
 ) -> None:
     """--slurm: print the job script (--dry-run), or prepare the data here, submit, and optionally follow."""
-    from swiftkit.cli.logs import EXIT, follow, print_final
+    from swiftkit.cli.logs import EXIT, follow_run, print_final
     from swiftkit.jobs import slurm as jobs
 
     if dry_run:
@@ -198,7 +198,7 @@ def _train_slurm(
     if not wait:
         return
     try:
-        final = follow(sub.run_dir, verbose)
+        final = follow_run(sub.run_dir, verbose)
     except KeyboardInterrupt:
         click.echo(f"\nCancelling SLURM job {sub.job_id} (scancel)...", err=True)
         from swiftkit.runs.state import reconcile

@@ -79,6 +79,8 @@ def test_cancel_stops_the_job_and_the_run_is_interrupted(tmp_path: Path, tiny_mo
     record = manifest_of(out)
     assert record["status"] == "interrupted" and record["slurm_state"] == "CANCELLED"
     assert record["last_checkpoint"]
+    followed = run_cli("logs", "-f", "--profile", str(profile))
+    assert followed.returncode == 130 and f"SLURM job {job} CANCELLED" in followed.stdout
     time.sleep(2)
     assert processes_mentioning(str(out)) == [], "a rank was left running after scancel"
 
