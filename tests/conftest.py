@@ -68,3 +68,22 @@ def slurm(tmp_path_factory: pytest.TempPathFactory):
             os.environ.pop("SLURM_CONF", None)
         else:
             os.environ["SLURM_CONF"] = before
+
+
+@pytest.fixture(scope="session")
+def slurm_two_nodes(tmp_path_factory: pytest.TempPathFactory):
+    """A real two-node SLURM cluster: two slurmd, each in a network namespace of its own on a bridge (root only),
+    sharing this machine's file system. Its SLURM_CONF is in ``.env`` (pass it to the commands)."""
+    import slurm_cluster
+
+    absent = slurm_cluster.missing()
+    if absent or os.geteuid() != 0:
+        why = f"SLURM is not installed ({', '.join(absent)})" if absent else "network namespaces need root"
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the two-node SLURM test: {why}")
+        pytest.skip(why)
+    cluster = slurm_cluster.start(tmp_path_factory.mktemp("slurm2"), nodes=2)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

@@ -88,9 +88,10 @@ def test_cancel_stops_the_job_and_the_run_is_interrupted(tmp_path: Path, tiny_mo
 def test_a_job_over_its_time_limit_fails_with_slurms_reason_and_resumes(tmp_path: Path, tiny_model: Path, slurm):
     from e2e.conftest import tiny_profile
 
-    profile = tiny_profile(tmp_path, tiny_model, num_train_epochs=500, per_device_train_batch_size=2, save_steps=5)
+    # SLURM counts time limits in minutes: 2 leave time to load the model on a busy machine and save a checkpoint
+    profile = tiny_profile(tmp_path, tiny_model, num_train_epochs=500, per_device_train_batch_size=2, save_steps=2)
     result = run_cli(
-        "train", "--profile", str(profile), "--slurm", "--wait", *sets(*ON_SLURM, "slurm.time=1"), timeout=400
+        "train", "--profile", str(profile), "--slurm", "--wait", *sets(*ON_SLURM, "slurm.time=2"), timeout=500
     )
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
     out = tmp_path / "out"
@@ -104,3 +105,27 @@ def test_a_job_over_its_time_limit_fails_with_slurms_reason_and_resumes(tmp_path
     resume = run_cli("train", "--profile", str(profile), "--slurm", "--resume", "--dry-run", *sets(*ON_SLURM))
     assert resume.returncode == 0, resume.stderr
     assert f"--resume_from_checkpoint {kept}" in resume.stdout.replace(" \\\n  ", " ")
+
+
+def test_two_nodes_train_one_model_over_slurm(tmp_path: Path, tiny_model: Path, slurm_two_nodes):
+    """Two SLURM nodes (two slurmd in network namespaces on this machine), one gloo rank each: rank and rendezvous
+    from SLURM's variables, one model trained over both, the adapter saved once into the shared run folder."""
+    from e2e.conftest import RECORDS, steps, tiny_profile
+
+    profile = tiny_profile(tmp_path, tiny_model, per_device_train_batch_size=4, save_steps=100)
+    one_rank = ["gpu.devices=[0]", "swift_args.use_cpu=true", "swift_args.ddp_backend=gloo"]
+    nodes = ["slurm.nodes=2", "slurm.gpus_per_node=0", "slurm.shared_output=true"]
+    env = slurm_two_nodes.env
+    result = run_cli("train", "--profile", str(profile), "--slurm", "--wait", *sets(*one_rank, *nodes), env=env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = tmp_path / "out"
+    record = manifest_of(out)
+    assert record["status"] == "ok" and record["slurm_state"] == "COMPLETED"
+    run = checkpoints.scan(out)[0].path
+    log = (run / "swiftkit-train.log").read_text(errors="replace")
+    for rank in (0, 1):
+        assert f"--nnodes 2 --node_rank {rank} --master_addr node1" in log.replace("  ", " ")
+    assert "world_size: 2" in log
+    final = checkpoints.latest(checkpoints.scan(out))
+    assert final is not None and final.step == steps(RECORDS, 8)  # 4 a rank x 2 nodes
+    assert sorted(p.name for p in final.path.glob("rng_state_*.pth")) == ["rng_state_0.pth", "rng_state_1.pth"]
