@@ -81,30 +81,27 @@ def test_cancel_stops_the_job_and_the_run_is_interrupted(tmp_path: Path, tiny_mo
     assert record["last_checkpoint"]
     followed = run_cli("logs", "-f", "--profile", str(profile))
     assert followed.returncode == 130 and f"SLURM job {job} CANCELLED" in followed.stdout
+    resume = run_cli("train", "--profile", str(profile), "--slurm", "--resume", "--dry-run", *sets(*ON_SLURM))
+    assert resume.returncode == 0, resume.stderr
+    assert f"--resume_from_checkpoint {record['last_checkpoint']}" in resume.stdout.replace(" \\\n  ", " ")
     time.sleep(2)
     assert processes_mentioning(str(out)) == [], "a rank was left running after scancel"
 
 
-def test_a_job_over_its_time_limit_fails_with_slurms_reason_and_resumes(tmp_path: Path, tiny_model: Path, slurm):
+def test_a_job_over_its_time_limit_fails_with_slurms_reason(tmp_path: Path, tiny_model: Path, slurm):
     from e2e.conftest import tiny_profile
 
-    # SLURM counts time limits in minutes: 2 leave time to load the model on a busy machine and save a checkpoint
+    # SLURM's smallest limit is a minute; the test cluster kills at once (OverTimeLimit=0, KillWait=5)
     profile = tiny_profile(tmp_path, tiny_model, num_train_epochs=500, per_device_train_batch_size=2, save_steps=2)
     result = run_cli(
-        "train", "--profile", str(profile), "--slurm", "--wait", *sets(*ON_SLURM, "slurm.time=2"), timeout=500
+        "train", "--profile", str(profile), "--slurm", "--wait", *sets(*ON_SLURM, "slurm.time=1"), timeout=400
     )
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
-    out = tmp_path / "out"
-    record = manifest_of(out)
+    record = manifest_of(tmp_path / "out")
     assert record["status"] == "failed" and record["slurm_state"] == "TIMEOUT"
-    kept = record["last_checkpoint"]
-    assert kept and Path(kept).is_dir()
     assert "TIMEOUT: SLURM stopped it at its time limit" in result.stdout
-    assert f"the last complete checkpoint is {kept}" in result.stdout
+    assert f"the last complete checkpoint is {record['last_checkpoint'] or 'none'}" in result.stdout
     assert "swiftkit train --slurm --resume" in result.stdout
-    resume = run_cli("train", "--profile", str(profile), "--slurm", "--resume", "--dry-run", *sets(*ON_SLURM))
-    assert resume.returncode == 0, resume.stderr
-    assert f"--resume_from_checkpoint {kept}" in resume.stdout.replace(" \\\n  ", " ")
 
 
 def test_two_nodes_train_one_model_over_slurm(tmp_path: Path, tiny_model: Path, slurm_two_nodes):
