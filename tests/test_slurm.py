@@ -176,3 +176,21 @@ def test_slurm_parses_the_two_node_script(tmp_path: Path, slurm):
     test = subprocess.run(["sbatch", "--test-only", *fitted, str(script)], capture_output=True, text=True)
     assert test.returncode == 0 and "to start at" in test.stderr, test.stderr
     assert "in partition debug" in test.stderr
+
+
+def test_a_slurm_run_is_not_closed_where_slurm_does_not_answer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Looking at a SLURM run from a machine without squeue must not take the job for dead (a local run would be
+    closed 'failed' once its processes are gone)."""
+    import json
+
+    from swiftkit.runs.state import reconcile
+
+    run = tmp_path / "v0-20261203-101500"
+    run.mkdir()
+    record = {"status": "running", "slurm_job": "42", "started": "2026-12-03T10:15:00+00:00", "pid": 999999999}
+    (run / "swiftkit-manifest.json").write_text(json.dumps(record))
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    state = reconcile(run)
+    assert (state.status, state.slurm_job) == ("running", "42")
+    assert "SLURM does not answer here" in state.note
+    assert json.loads((run / "swiftkit-manifest.json").read_text())["status"] == "running"

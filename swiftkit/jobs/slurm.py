@@ -231,14 +231,3 @@ def cancel(run_dir: Path, wait: float = 120.0, poll: float = 1.0) -> str:
             break
         time.sleep(poll)
     return str(job)
-
-
-def wait_job(run_dir: Path, poll: float = 5.0) -> Any:
-    """Poll SLURM until the run's job has ended; its reconciled :class:`RunState`."""
-    from swiftkit.runs.state import RUNNING, reconcile
-
-    while True:
-        state = reconcile(run_dir)
-        if state.status != RUNNING:
-            return state
-        time.sleep(poll)
