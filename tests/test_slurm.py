@@ -142,6 +142,10 @@ def test_slurm_final_states(state: str, tail: str, status: str, words: list[str]
     assert found == status
     for word in words:
         assert word in note
+    if status == "failed" and state != "FAILED":  # without a checkpoint there is nothing to resume from
+        nothing = RunSummary(run_dir="r", status="unknown", exit_code=None, steps=None, max_steps=None)
+        note = job_verdict(JobState("7", state), nothing, False, tail)[1]
+        assert "before its first step; the last complete checkpoint is none; submit again with more time" in note
 
 
 def test_unknown_partition_is_refused_with_the_known_ones(tmp_path: Path, slurm):

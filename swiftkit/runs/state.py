@@ -162,9 +162,14 @@ def job_verdict(found: JobState, summary: RunSummary, done: bool, log_tail: str 
     if state == "CANCELLED":
         return "interrupted", f"SLURM job {found.job_id} CANCELLED{where}; the last complete checkpoint is {kept}"
     if state in KILLED:
-        return "failed", (
-            f"SLURM job {found.job_id} {state}: {KILLED[state]}{where}; the last complete checkpoint is {kept}; "
+        then = (
             "continue with 'swiftkit train --slurm --resume'"
+            if summary.checkpoint
+            else "submit again with more time (slurm.time) or earlier checkpoints (train.save_steps)"
+        )
+        return (
+            "failed",
+            f"SLURM job {found.job_id} {state}: {KILLED[state]}{where}; the last complete checkpoint is {kept}; {then}",
         )
     if state in ("COMPLETED", "FAILED"):
         return "failed", f"SLURM job {found.job_id} {state} (exit {found.exit_code or '?'}){where}: see its log"
