@@ -21,6 +21,7 @@ TRAIN_LOG = "swiftkit-train.log"  # ms-swift's console output, kept by swiftkit
 EXPORT_LOG = "swiftkit-export.log"  # `swift export`'s output (RUN/)
 DEPLOY_LOG = "swiftkit-deploy-{port}.log"  # `swift deploy`'s output (RUN/), one per port
 MANIFEST = "swiftkit-manifest.json"
+SBATCH_SCRIPT = "swiftkit-sbatch.sh"  # the job script of a run submitted with 'train --slurm'
 LOCK_NAME = ".swiftkit-train.lock"
 EVAL_REPORT = "swiftkit-eval.json"
 LOSS_PLOT = "swiftkit-loss.png"

@@ -44,3 +44,46 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tiny_model import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "tiny-llama")
+
+
+@pytest.fixture(scope="session")
+def slurm(tmp_path_factory: pytest.TempPathFactory):
+    """A real one-node SLURM cluster (munged + slurmctld + slurmd) for the session; SLURM_CONF points at it.
+    Skipped only where SLURM is not installed and this is not CI (CI installs it: .ci/run)."""
+    import slurm_cluster
+
+    absent = slurm_cluster.missing()
+    if absent:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must have SLURM installed (missing: {', '.join(absent)}); .ci/run installs it")
+        pytest.skip(f"SLURM is not installed ({', '.join(absent)}); apt-get install slurm-wlm munge")
+    cluster = slurm_cluster.start(tmp_path_factory.mktemp("slurm"))
+    before = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = cluster.env["SLURM_CONF"]
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+        if before is None:
+            os.environ.pop("SLURM_CONF", None)
+        else:
+            os.environ["SLURM_CONF"] = before
+
+
+@pytest.fixture(scope="session")
+def slurm_two_nodes(tmp_path_factory: pytest.TempPathFactory):
+    """A real two-node SLURM cluster: two slurmd, each in a network namespace of its own on a bridge (root only),
+    sharing this machine's file system. Its SLURM_CONF is in ``.env`` (pass it to the commands)."""
+    import slurm_cluster
+
+    absent = slurm_cluster.missing()
+    if absent or os.geteuid() != 0:
+        why = f"SLURM is not installed ({', '.join(absent)})" if absent else "network namespaces need root"
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the two-node SLURM test: {why}")
+        pytest.skip(why)
+    cluster = slurm_cluster.start(tmp_path_factory.mktemp("slurm2"), nodes=2)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

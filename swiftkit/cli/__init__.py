@@ -4,6 +4,7 @@
 """
 
 from swiftkit.cli import (  # noqa: F401  (they register commands)
+    cancel,
     data,
     deploy,
     evaluate,

@@ -58,15 +58,16 @@ def logs(
         click.echo(state_line(reconcile(run_dir)))
         return
     try:
-        final = _follow(run_dir, verbose)
+        final = follow_run(run_dir, verbose)
     except KeyboardInterrupt:
         click.echo("\nStopped following; the run goes on ('swiftkit status' shows it).", err=True)
         sys.exit(130)
-    _summary(final)
+    print_final(final)
     sys.exit(EXIT.get(final.status, 1))
 
 
-def _follow(run_dir: Path, verbose: bool, poll: float = 1.0) -> RunState:
+def follow_run(run_dir: Path, verbose: bool, poll: float = 1.0) -> RunState:
+    """The progress display (or ms-swift's own output) until the run ends; its final state."""
     from swiftkit.cli.display import TrainDisplay
     from swiftkit.layout import TRAIN_LOG
     from swiftkit.swift.runner import Echo
@@ -82,18 +83,28 @@ def _follow(run_dir: Path, verbose: bool, poll: float = 1.0) -> RunState:
 
 
 def _until_done(run_dir: Path, poll: float) -> RunState:
-    """Wait while a process of the run lives; then its reconciled state."""
+    """Wait while a process of the run lives (or SLURM still has its job); then its reconciled state."""
     from swiftkit.runs import manifest
     from swiftkit.runs.state import RUNNING, live_pid, reconcile
 
     while True:
         record = manifest.read(run_dir) or {}
+        if record.get("slurm_job"):  # asked of SLURM, at most every SLURM_POLL seconds
+            state = reconcile(run_dir)
+            if state.status != RUNNING:
+                return state
+            time.sleep(max(poll, SLURM_POLL))
+            continue
         if record.get("status") != RUNNING or live_pid(record, run_dir) is None:
             return reconcile(run_dir)
         time.sleep(poll)
 
 
-def _summary(final: RunState) -> None:
+SLURM_POLL = 3.0
+
+
+def print_final(final: RunState) -> None:
+    """The run's summary and its state line (with SLURM's reason when SLURM ended it)."""
     from swiftkit.cli.display import summary_text
     from swiftkit.errors import SwiftkitError
     from swiftkit.runs.report import summary_of

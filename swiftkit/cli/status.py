@@ -61,6 +61,8 @@ def status(profile_name: Optional[str], output_dir: Optional[Path], overrides: t
 def state_line(s: RunState) -> str:
     """One line per run: name, state (with pid), step, newest complete checkpoint, and how the state is known."""
     what = f"{s.status} (pid {s.pid})" if s.status == "running" and s.pid else s.status
+    if s.status == "running" and s.slurm_job:
+        what = f"{s.status} (job {s.slurm_job})"
     step = f"step {s.steps}/{s.max_steps}" if s.steps is not None else "no step yet"
     checkpoint = Path(s.checkpoint).name if s.checkpoint else "no complete checkpoint"
     note = f"  - {s.note}" if s.note else ""

@@ -19,9 +19,12 @@ from swiftkit.cli.app import (
 )
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from swiftkit.config.profiles import LoadedProfile
     from swiftkit.config.schema import Profile
     from swiftkit.jobs.train import TrainPlan, TrainResult
+    from swiftkit.swift.version import SwiftFlavor
 
 
 @cli.command(context_settings=CONTEXT)
@@ -93,6 +96,12 @@ def _vram_note(profile: Profile) -> None:
 @click.option("--dry-run", is_flag=True, help="Print the command and stop (checks and writes nothing).")
 @click.option("--verbose", "-v", is_flag=True, help="Show ms-swift's own output live instead of a progress bar.")
 @click.option("--detach", is_flag=True, help="Start training in the background and return; follow it with 'logs -f'.")
+@click.option(
+    "--slurm",
+    is_flag=True,
+    help="Submit the run as one SLURM batch job (the profile's slurm: section; --set slurm.KEY=VALUE overrides).",
+)
+@click.option("--wait", is_flag=True, help="With --slurm: follow the job until it ends; Ctrl-C cancels it (scancel).")
 def train(
     profile_name: str,
     overrides: tuple[str, ...],
@@ -101,6 +110,8 @@ def train(
     dry_run: bool,
     verbose: bool,
     detach: bool,
+    slurm: bool,
+    wait: bool,
 ) -> None:
     """Check the data, then train a LoRA adapter with `swift sft` as the profile says.
 
@@ -112,14 +123,22 @@ def train(
       swiftkit train --profile cpu-demo
       swiftkit train --profile cpu-demo --detach
       swiftkit train --profile 4090d --set train.num_train_epochs=5 --dry-run
+      swiftkit train --profile h100 --slurm --set slurm.nodes=2 --dry-run
     """
     from datetime import datetime
 
     from swiftkit.jobs import train as training
 
+    if wait and not slurm:
+        raise click.UsageError("--wait follows a SLURM job: use it with --slurm (a local run waits anyway).")
+    if slurm and detach:
+        raise click.UsageError("--slurm already returns once the job is submitted; leave out --detach.")
     lp = load_profile(profile_name, overrides)
     flavor = swift_flavor(planning=dry_run)
     now = datetime.now()
+    if slurm:
+        _train_slurm(lp, flavor, now, resume=resume, dry_run=dry_run, wait=wait, verbose=verbose)
+        return
     if dry_run:
         plan_ = training.plan_train(lp, flavor, now=now, resume=resume, resume_from=resume_from)
         click.echo(plan_.command.display())
@@ -168,6 +187,53 @@ def continue_text(result: TrainResult, profile_ref: Optional[str], overrides: tu
         return f"no checkpoint was written in {result.run_dir}; start again with: {shlex.join(words)}"
     again = shlex.join([*words, "--resume-from", str(ck)])
     return f"this run's last complete checkpoint is {ck}; continue from it with: {again}"
+
+
+def _train_slurm(
+    lp: LoadedProfile, flavor: SwiftFlavor, now: datetime, *, resume: bool, dry_run: bool, wait: bool, verbose: bool
+) -> None:
+    """--slurm: print the job script (--dry-run), or prepare the data here, submit, and optionally follow."""
+    from swiftkit.cli.logs import EXIT, follow_run, print_final
+    from swiftkit.jobs import slurm as jobs
+
+    if dry_run:
+        plan_ = jobs.plan_slurm(lp, flavor, now=now, resume=resume)
+        click.echo(plan_.script, nl=False)
+        _notes(plan_.train)
+        return
+    plan_ = jobs.prepare_slurm(lp, flavor, now=now, resume=resume, on_stage=_stage)
+    for problem in plan_.train.warnings:
+        click.echo(f"warning: {problem.line()}", err=True)
+    for note in plan_.train.notes:
+        click.echo(f"warning: {note}", err=True)
+    sub = jobs.submit(lp, plan_)
+    ref = _profile_ref(lp)
+    option = f" --profile {shlex.quote(ref)}" if ref else ""
+    click.echo(
+        f"Submitted SLURM job {sub.job_id}: run folder {sub.run_dir}\n"
+        f"  follow it:   swiftkit logs -f{option}\n"
+        f"  its state:   swiftkit status{option}\n"
+        f"  stop it:     swiftkit cancel{option}\n"
+        f"Job script: {sub.script}\nms-swift log: {sub.log}",
+        err=wait,
+    )
+    if not wait:
+        return
+    try:
+        final = follow_run(sub.run_dir, verbose)
+    except KeyboardInterrupt:
+        click.echo(f"\nCancelling SLURM job {sub.job_id} (scancel)...", err=True)
+        from swiftkit.runs.state import reconcile
+
+        jobs.cancel(sub.run_dir)
+        print_final(reconcile(sub.run_dir))
+        sys.exit(130)
+    print_final(final)
+    if final.status == "ok":
+        from swiftkit.cli.display import next_commands
+
+        click.echo("Next:\n  " + "\n  ".join(next_commands(ref, in_checkout())))
+    sys.exit(EXIT.get(final.status, 1))
 
 
 def report_result(result: TrainResult, profile_ref: Optional[str], overrides: tuple[str, ...] = ()) -> int:

@@ -312,6 +312,63 @@ class LaunchSection(Section):
         return self
 
 
+_SLURM_TIME = re.compile(r"^(\d+-)?\d+(:\d{1,2}){0,2}$")
+
+
+class SlurmSection(Section):
+    """Submitting the run to a SLURM cluster (`swiftkit train --slurm`): what the sbatch script asks for."""
+
+    nodes: int = Field(1, ge=1, description="Machines the job runs on (#SBATCH --nodes); one launcher a node.")
+    gpus_per_node: Optional[int] = Field(
+        None,
+        ge=0,
+        description="GPUs asked for on each node (#SBATCH --gpus-per-node) and training processes a node; default: "
+        "as many as gpu.devices lists. 0 asks for none (CPU ranks, e.g. swift_args.use_cpu).",
+    )
+    cpus_per_task: Optional[int] = Field(
+        None, ge=1, description="CPU cores for each node's launcher and its ranks (#SBATCH --cpus-per-task)."
+    )
+    partition: Optional[str] = Field(None, min_length=1, description="SLURM partition (#SBATCH --partition).")
+    account: Optional[str] = Field(None, min_length=1, description="Account charged (#SBATCH --account).")
+    time: Optional[str] = Field(
+        None,
+        description="Time limit, SLURM's spelling: minutes, 'H:MM:SS' or 'D-HH:MM:SS' (#SBATCH --time). "
+        "A job over it is killed by SLURM; resume with 'swiftkit train --slurm --resume'.",
+    )
+    constraint: Optional[str] = Field(None, min_length=1, description="Node features (#SBATCH --constraint).")
+    shared_output: bool = Field(
+        False,
+        description="Several nodes: output_dir is on storage every node sees at the same path. swiftkit checks the "
+        "file-system type and refuses a local one (ext4, xfs, tmpfs, ...); set this when it cannot tell.",
+    )
+    extra: list[str] = Field(
+        default_factory=list,
+        description="Further sbatch options, one a line without '#SBATCH', e.g. '--qos=high' or '--mem=0'.",
+    )
+
+    @field_validator("partition", "account", "constraint")
+    @classmethod
+    def _one_word(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and (value.startswith("-") or any(c.isspace() for c in value)):
+            raise ValueError(f"{value!r} must be one word, without spaces or a leading '-'")
+        return value
+
+    @field_validator("time")
+    @classmethod
+    def _slurm_time(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not _SLURM_TIME.match(value):
+            raise ValueError(f"{value!r} is not a SLURM time: minutes ('90'), 'H:MM:SS' or 'D-HH:MM:SS'")
+        return value
+
+    @field_validator("extra")
+    @classmethod
+    def _sbatch_options(cls, value: list[str]) -> list[str]:
+        for line in value:
+            if not line.startswith("-") or "\n" in line:
+                raise ValueError(f"{line!r} must be one sbatch option starting with '-', e.g. '--qos=high'")
+        return value
+
+
 class QuantSection(Section):
     """Load the base model quantised (QLoRA): ms-swift's --quant_method/--quant_bits and bitsandbytes settings."""
 
@@ -362,6 +419,9 @@ class Profile(Section):
     identity: Optional[IdentitySection] = Field(None, description="The identity the model is trained to claim.")
     gpu: Optional[GpuSection] = Field(None, description="The GPU(s) to use; leave out (null) to run on the CPU.")
     launch: LaunchSection = Field(default_factory=LaunchSection, description="Several machines (nodes).")
+    slurm: SlurmSection = Field(
+        default_factory=SlurmSection, description="The sbatch job of 'swiftkit train --slurm' (nodes, GPUs, time...)."
+    )
     quant: Optional[QuantSection] = Field(
         None, description="Quantise the base model while training (QLoRA); null trains on the full-precision weights."
     )
@@ -394,12 +454,28 @@ class Profile(Section):
             )
         if self.quant is not None and self.train.deepspeed in ("zero3", "zero3_offload"):
             raise ValueError("quant (QLoRA) with ZeRO-3 is not supported; use train.deepspeed: zero2 or none")
+        self._slurm_gpus()
         for key in self.swift_args:
             if not isinstance(key, str) or not re.match(r"^[A-Za-z][A-Za-z0-9_]*$", key):
                 raise ValueError(
                     f"swift_args key {key!r} must be an ms-swift flag name without dashes, e.g. lr_scheduler_type"
                 )
         return self
+
+    def _slurm_gpus(self) -> None:
+        asked = self.slurm.gpus_per_node
+        if not asked:
+            return
+        if self.gpu is None:
+            raise ValueError(
+                f"slurm.gpus_per_node {asked} needs a GPU profile; set gpu.devices (e.g. [0, 1]) or leave it out"
+            )
+        if asked > len(self.gpu.indices):
+            raise ValueError(
+                f"slurm.gpus_per_node {asked} asks for more GPUs a node than gpu.devices lists "
+                f"({len(self.gpu.indices)}: {self.gpu.indices}); list {asked} devices (e.g. gpu.devices: "
+                f"{list(range(asked))}) or ask for fewer"
+            )
 
     @property
     def gpus_per_node(self) -> int:

@@ -86,13 +86,15 @@ def plan_train(
     now: Optional[datetime] = None,
     resume: bool = False,
     resume_from: Optional[str] = None,
+    slurm: bool = False,
 ) -> TrainPlan:
     """Everything `swiftkit train` will do, decided without writing anything (plan and --dry-run). ``resume``
-    continues the newest run; ``resume_from`` names the checkpoint exactly."""
+    continues the newest run; ``resume_from`` names the checkpoint exactly. ``slurm``: one job runs every node on
+    a shared run folder (see jobs.slurm), so it can resume."""
     out = Path(lp.profile.output_dir)
     if out.exists() and not out.is_dir():
         raise SwiftkitError(f"output_dir {out} is a file; set output_dir to a folder.")
-    if (resume or resume_from) and lp.profile.launch.nnodes > 1:
+    if (resume or resume_from) and lp.profile.launch.nnodes > 1 and not slurm:
         raise SwiftkitError(
             "--resume is not supported for runs over several nodes: each node would pick its own newest "
             "checkpoint. Start a new run, or resume on one node (launch.nnodes: 1)."
@@ -153,18 +155,21 @@ def prepare_train(
     resume: bool = False,
     on_stage: Optional[Callable[[str], None]] = None,
     resume_from: Optional[str] = None,
+    slurm: bool = False,
 ) -> TrainPlan:
     """Plan, check the user's data (before any model loads), make the embedded model and self-replay data that are
-    missing, then plan and check again with them. Raises on data errors; returns the plan with its warnings."""
+    missing, then plan and check again with them. Raises on data errors; returns the plan with its warnings.
+    ``slurm``: the job trains on the cluster's nodes, so this machine's GPUs are not checked."""
     from swiftkit.jobs.replay import ensure_replay
     from swiftkit.sizing.gpus import check_gpu, check_packages
 
     stage = on_stage or (lambda _text: None)
     refuse_shipped_code(lp.profile)
-    plan = plan_train(lp, flavor, now, resume, resume_from)
+    plan = plan_train(lp, flavor, now, resume, resume_from, slurm)
     run = plan.run  # from here on the resolved run is the only profile that travels
     refuse_on_errors(check_data(run))
-    gpu_warning = check_gpu(run.profile, run.loaded.name)  # a missing card is refused before any model loads
+    # a missing card is refused before any model loads (a SLURM job trains on the cluster's nodes, not here)
+    gpu_warning = None if slurm else check_gpu(run.profile, run.loaded.name)
     check_packages(run.profile)  # so is a missing liger-kernel, deepspeed or bitsandbytes
     if needs_conversion(run.profile):
         stage("converting the embedded model into a Hugging Face folder (once; about a minute)")
@@ -180,7 +185,7 @@ def prepare_train(
             on_progress=lambda done, total: stage(f"self-replay: {done}/{total} answers"),
         )
     if missing:
-        plan = plan_train(lp, flavor, now, resume, resume_from)
+        plan = plan_train(lp, flavor, now, resume, resume_from, slurm)
     report = check_data(plan.run)
     refuse_on_errors(report)
     plan.warnings = report.warnings
@@ -285,7 +290,7 @@ def start_train(plan: TrainPlan) -> StartedRun:
         raise SwiftkitError(problem)
     lock = RunLock(plan.output_root).acquire(run_dir=str(plan.run_dir), started=manifest.now_iso())
     try:
-        state.states(plan.output_root)  # close the manifests of runs whose processes are gone
+        refuse_running(plan.output_root)  # also closes the manifests of runs whose processes are gone
         try:
             plan.run_dir.mkdir(parents=True, exist_ok=False)
             write_data(plan.run)
@@ -310,6 +315,19 @@ def start_train(plan: TrainPlan) -> StartedRun:
         lock.release()
         raise
     return StartedRun(proc, record, lock, started)
+
+
+def refuse_running(output_root: Path) -> None:
+    """Refuse to start while a SLURM job of the same output folder still trains (local runs hold the lock)."""
+    from swiftkit.runs import state
+
+    for found in state.states(output_root):
+        if found.status == state.RUNNING and found.slurm_job:
+            raise SwiftkitError(
+                f"SLURM job {found.slurm_job} is still training into {output_root} ({Path(found.run_dir).name}); "
+                "follow it with 'swiftkit logs -f', stop it with 'swiftkit cancel', or give this run another "
+                "output_dir."
+            )
 
 
 _FREE = "Free some space (or change output_dir) and try again."

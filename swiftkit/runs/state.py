@@ -9,6 +9,7 @@ KeyboardInterrupt). Used by ``status``, ``checkpoints``, ``report``, ``logs`` an
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ from swiftkit.layout import LOCK_NAME, LOGGING_JSONL, TRAIN_LOG
 from swiftkit.runs import checkpoints, manifest
 from swiftkit.runs.lock import alive, is_locked, lock_info
 from swiftkit.runs.progress import RunSummary, read_events, summarise, tail
+from swiftkit.swift.slurm import KILLED, JobState, job_state
 
 RUNNING = "running"
 
@@ -33,6 +35,7 @@ class RunState:
     checkpoint: Optional[str] = None  # the newest complete checkpoint
     started: Optional[str] = None
     ended: Optional[str] = None
+    slurm_job: Optional[str] = None  # the SLURM job of a run submitted with 'train --slurm'
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -73,9 +76,12 @@ def reconcile(run_dir: Path, write: bool = True) -> RunState:
         return state
     state.started, state.ended = record.get("started"), record.get("ended")
     state.status = str(record.get("status", "unknown"))
+    state.slurm_job = str(record["slurm_job"]) if record.get("slurm_job") else None
     if state.status != RUNNING:
-        state.note = str(record.get("reconciled", ""))
+        state.note = str(record.get("reconciled") or record.get("reason") or "")
         return state
+    if state.slurm_job:
+        return _reconcile_job(run_dir, record, state, summary, done, write)
     pid = live_pid(record, run_dir)
     if pid is not None:
         state.pid = pid if pid > 0 else None
@@ -98,6 +104,77 @@ def reconcile(run_dir: Path, write: bool = True) -> RunState:
         except OSError:
             pass  # read-only or full: the state is still reported, just not recorded
     return state
+
+
+def _reconcile_job(
+    run_dir: Path, record: dict[str, Any], state: RunState, summary: RunSummary, done: bool, write: bool
+) -> RunState:
+    """A SLURM run: running while SLURM has the job queued or running; then closed with SLURM's final state."""
+    assert state.slurm_job is not None
+    found = job_state(state.slurm_job)
+    if found is None:
+        state.note = f"SLURM job {state.slurm_job}: SLURM does not answer here (no squeue, or the controller is down)"
+        return state
+    if found.active:
+        state.note = found.describe()
+        return state
+    state.status, state.note = job_verdict(found, summary, done, tail(run_dir / TRAIN_LOG, 30))
+    state.ended = manifest.now_iso()
+    if write:
+        try:
+            manifest.finish(
+                run_dir,
+                record,
+                _exit_code(found.exit_code),
+                state.status,
+                reason=state.note,
+                slurm_state=found.state,
+                last_checkpoint=summary.checkpoint,
+                final_loss=summary.final_loss,
+                peak_memory_gib=summary.peak_memory_gib,
+            )
+        except OSError:
+            pass
+    return state
+
+
+def _exit_code(text: str) -> Optional[int]:
+    code = text.split(":")[0]
+    return int(code) if code.isdigit() else None
+
+
+_DUE = re.compile(r"\*\*\* JOB \d+ ON \S+ CANCELLED AT \S+(?: DUE TO ([A-Z ]+?))? \*\*\*")
+_DUE_TO = {"TIME LIMIT": "TIMEOUT", "NODE FAILURE": "NODE_FAIL", "PREEMPTION": "PREEMPTED"}
+
+
+def job_verdict(found: JobState, summary: RunSummary, done: bool, log_tail: str = "") -> tuple[str, str]:
+    """(status, note) of a SLURM job that has ended, from SLURM's final state (or, once SLURM has forgotten the
+    job, from the line slurmstepd writes into the job's log)."""
+    state = found.state
+    if state == "UNKNOWN":
+        match = _DUE.search(log_tail)
+        if match:
+            state = _DUE_TO.get(match.group(1) or "", "CANCELLED")
+    where = f" at step {summary.steps}/{summary.max_steps}" if summary.steps else " before its first step"
+    kept = summary.checkpoint or "none"
+    if state == "COMPLETED" and done:
+        return "ok", f"SLURM job {found.job_id} COMPLETED"
+    if state == "CANCELLED":
+        return "interrupted", f"SLURM job {found.job_id} CANCELLED{where}; the last complete checkpoint is {kept}"
+    if state in KILLED:
+        then = (
+            "continue with 'swiftkit train --slurm --resume'"
+            if summary.checkpoint
+            else "submit again with more time (slurm.time) or earlier checkpoints (train.save_steps)"
+        )
+        return (
+            "failed",
+            f"SLURM job {found.job_id} {state}: {KILLED[state]}{where}; the last complete checkpoint is {kept}; {then}",
+        )
+    if state in ("COMPLETED", "FAILED"):
+        return "failed", f"SLURM job {found.job_id} {state} (exit {found.exit_code or '?'}){where}: see its log"
+    status, note = verdict(summary, done, log_tail)
+    return status, f"SLURM job {found.job_id} is gone: {note}"
 
 
 def verdict(summary: RunSummary, done: bool, log_tail: str = "") -> tuple[str, str]:
