@@ -281,7 +281,7 @@ def start_train(plan: TrainPlan) -> StartedRun:
     """Lock the output folder, write the run's data and manifest, and start ms-swift in its own session with its
     output going straight to the run's log: it trains on if swiftkit goes away (see :func:`wait_train`)."""
     from swiftkit.data.resolve import write_data
-    from swiftkit.runs import manifest, state
+    from swiftkit.runs import manifest
     from swiftkit.runs.lock import RunLock, start_time
     from swiftkit.swift import runner
 
