@@ -22,7 +22,8 @@ EXPORT_LOG = "swiftkit-export.log"  # `swift export`'s output (RUN/)
 DEPLOY_LOG = "swiftkit-deploy-{port}.log"  # `swift deploy`'s output (RUN/), one per port
 MANIFEST = "swiftkit-manifest.json"
 LOCK_NAME = ".swiftkit-train.lock"
-EVAL_REPORT = "swiftkit-eval.json"
+EVAL_REPORT = "swiftkit-eval.json"  # and its Markdown copy, swiftkit-eval.md
+EVAL_ENDPOINT_REPORT = "swiftkit-eval-endpoint.json"  # `eval --endpoint` (and swiftkit-eval-endpoint.md)
 LOSS_PLOT = "swiftkit-loss.png"
 RUN_DATA = "data"  # RUN/data: the files swiftkit prepared for this run
 

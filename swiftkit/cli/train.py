@@ -183,13 +183,9 @@ def in_checkout() -> bool:
 
 def _profile_ref(lp: LoadedProfile) -> str:
     """How to name this profile on a command line: a built-in's name, "" for ./swiftkit.yaml, else its path."""
-    from swiftkit.config.scaffold import DEFAULT_PROFILE
+    from swiftkit.config.hints import profile_ref
 
-    if lp.path.resolve() == Path(DEFAULT_PROFILE).resolve():
-        return ""
-    from swiftkit.config.profiles import builtin_dir
-
-    return lp.name if lp.path.resolve().parent == builtin_dir().resolve() else str(lp.path)
+    return profile_ref(lp)
 
 
 def _notes(train_plan: TrainPlan) -> None:
