@@ -90,7 +90,8 @@ def test_answers_go_concurrently_but_bounded_and_in_order(server, concurrency):
 def write_prompts(folder: Path) -> tuple[Path, Path]:
     probes, general = folder / "probes.jsonl", folder / "general.jsonl"
     probes.write_text(
-        '{"prompt": "Who are you?"}\n{"prompt": "你是谁？", "lang": "zh"}\n{"prompt": "Name yourself.", "asks": "name"}\n'
+        '{"prompt": "Who are you?"}\n{"prompt": "你是谁？", "lang": "zh"}\n'
+        '{"prompt": "Name yourself.", "asks": "name"}\n'
     )
     general.write_text(
         "".join(json.dumps({"prompt": f"Capital {i}?"}) + "\n" for i in range(12)) + '{"prompt": "Greet"}\n'

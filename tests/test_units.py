@@ -167,7 +167,7 @@ def test_cli_bad_override_lists_every_problem(tmp_path):
     result = CliRunner().invoke(
         cli, ["profiles", "show", "4090d", "--set", "train.lerning_rate=1", "--set", "lora.lora_rank=0"]
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a usage error: every problem is in the command line's --set values
     assert "--set train.lerning_rate=1: train.lerning_rate: unknown key; did you mean 'learning_rate'?" in result.stderr
     assert "--set lora.lora_rank=0: lora.lora_rank:" in result.stderr
 
