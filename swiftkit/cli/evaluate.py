@@ -170,7 +170,14 @@ def _problems_and_verdict(lp: LoadedProfile, rows: list[dict[str, Any]], keys: A
     click.echo("verdict against the profile's eval targets:")
     for t in checks:
         click.echo(f"  {t.line()}")
-    click.echo(f"  => {'PASS: the identity took' if ok else 'FAIL: see the answers above and the report'}")
+    if ok:
+        click.echo("  => PASS: the identity took")
+    else:
+        click.echo(
+            "  => FAIL: see the answers above and the report. A low identity rate wants more training "
+            "(train.num_train_epochs); a high pollution rate more general data (a replay entry's ratio); "
+            "the targets are the profile's eval: section."
+        )
     return ok
 
 

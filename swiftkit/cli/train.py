@@ -86,8 +86,20 @@ def _vram_note(profile: Profile) -> None:
 @click.option("--dry-run", is_flag=True, help="Print the command and stop (checks and writes nothing).")
 @click.option("--verbose", "-v", is_flag=True, help="Show ms-swift's own output live instead of a progress bar.")
 @click.option("--detach", is_flag=True, help="Start training in the background and return; follow it with 'logs -f'.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="After a good run, run 'swiftkit eval' on the new checkpoint and end with a verdict against the profile's "
+    "eval targets (exit 1 when one is missed). Also on with eval.after_train: true.",
+)
 def train(
-    profile_name: str, overrides: tuple[str, ...], resume: bool, dry_run: bool, verbose: bool, detach: bool
+    profile_name: str,
+    overrides: tuple[str, ...],
+    resume: bool,
+    dry_run: bool,
+    verbose: bool,
+    detach: bool,
+    check: bool,
 ) -> None:
     """Check the data, then train a LoRA adapter with `swift sft` as the profile says.
 
@@ -98,6 +110,7 @@ def train(
     Example:
       swiftkit train --profile cpu-demo
       swiftkit train --profile cpu-demo --detach
+      swiftkit train --check
       swiftkit train --profile 4090d --set train.num_train_epochs=5 --dry-run
     """
     from datetime import datetime
@@ -140,7 +153,20 @@ def train(
     else:
         with TrainDisplay(plan_.run_dir):
             result = training.wait_train(plan_, started)
-    sys.exit(report_result(result, _profile_ref(lp)))
+    code = report_result(result, _profile_ref(lp))
+    if code == 0 and (check or lp.profile.eval.after_train) and result.summary.checkpoint:
+        code = _check(lp, Path(result.summary.checkpoint))
+    sys.exit(code)
+
+
+def _check(lp: LoadedProfile, checkpoint: Path) -> int:
+    """train --check: the identity eval of the new checkpoint and its verdict; 1 when a target is missed."""
+    from swiftkit.cli.evaluate import local_eval, show_local
+    from swiftkit.data.prompts import shipped_prompts
+
+    _stage(f"check: swiftkit eval of {checkpoint.name} (identity probes and general prompts, base vs adapter)")
+    report = local_eval(lp, checkpoint, shipped_prompts("identity_probes.jsonl"), shipped_prompts("general.jsonl"))
+    return 0 if show_local(lp, report, checkpoint) else 1
 
 
 def report_result(result: TrainResult, profile_ref: Optional[str]) -> int:
