@@ -2,7 +2,7 @@
 virtual environment or the system, pipx, ``uv tool``, or an editable checkout (where ``make install`` exists).
 
 Read from the package's own metadata (PEP 610 ``direct_url.json`` says where it came from) and ``sys.prefix``;
-swiftkit is not on the public package index, so ``pip install "swiftkit[train]"`` would fail there.
+swiftkit is not on the public package index, so a hint naming ``swiftkit[train]`` from there would fail.
 """
 
 from __future__ import annotations
