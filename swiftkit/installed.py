@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -18,10 +17,10 @@ from typing import Optional
 
 def tool() -> str:
     """ "pipx", "uv" (``uv tool install``), "checkout" (an editable install) or "pip"."""
-    prefix = Path(sys.prefix).as_posix()
-    if "/pipx/venvs/" in prefix:
+    prefix = Path(sys.prefix)
+    if (prefix / "pipx_metadata.json").is_file() or "/pipx/venvs/" in prefix.as_posix():
         return "pipx"
-    if "/uv/tools/" in prefix:
+    if (prefix / "uv-receipt.toml").is_file() or "/uv/tools/" in prefix.as_posix():
         return "uv"
     if source() is None and _editable():
         return "checkout"
@@ -63,7 +62,7 @@ def extra_requirements(extra: str) -> list[str]:
 def install_extra(extra: str = "train") -> str:
     """A command that adds swiftkit's ``extra`` to the environment swiftkit runs in, for how it was installed."""
     wants = extra_requirements(extra) or (["ms-swift>=4.6,<5", "torch"] if extra == "train" else [])
-    packages = " ".join(shlex.quote(w) for w in wants)
+    packages = " ".join(w if re.fullmatch(r"[A-Za-z0-9._-]+", w) else f'"{w}"' for w in wants)
     how = tool()
     if how == "checkout":
         return "'make install' in the swiftkit checkout"
@@ -71,6 +70,6 @@ def install_extra(extra: str = "train") -> str:
         return f"'pipx inject swiftkit {packages}'"
     where = source()
     if how == "uv":
-        spec = shlex.quote(f"{where}[{extra}]") if where else f"'<swiftkit folder or wheel>[{extra}]'"
+        spec = f'"{where}[{extra}]"' if where else f'"<swiftkit folder or wheel>[{extra}]"'
         return f"'uv tool install --force {spec}'"
-    return f"'{shlex.quote(sys.executable)} -m pip install {packages}'"
+    return f"'{sys.executable} -m pip install {packages}'"

@@ -63,11 +63,11 @@ def test_hints_name_the_profile_as_it_works_here(project):
 @pytest.mark.parametrize(
     ("prefix", "direct_url", "expected"),
     [
-        ("/home/u/.local/share/pipx/venvs/swiftkit", {}, "'pipx inject swiftkit 'ms-swift<5,>=4.6' modelscope torch"),
+        ("/home/u/.local/share/pipx/venvs/swiftkit", {}, "'pipx inject swiftkit \"ms-swift<5,>=4.6\" modelscope torch"),
         (
             "/home/u/.local/share/uv/tools/swiftkit",
             {"url": "file:///src/swiftkit", "dir_info": {}},
-            "'uv tool install --force '/src/swiftkit[train]''",
+            "'uv tool install --force \"/src/swiftkit[train]\"'",
         ),
         ("/work/venv", {"url": "file:///src/swiftkit", "dir_info": {"editable": True}}, "'make install' in the"),
         ("/work/venv", {"url": "file:///dist/swiftkit-0.1-py3-none-any.whl", "archive_info": {}}, " -m pip install "),
