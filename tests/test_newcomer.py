@@ -63,7 +63,7 @@ def test_hints_name_the_profile_as_it_works_here(project):
 @pytest.mark.parametrize(
     ("prefix", "direct_url", "expected"),
     [
-        ("/home/u/.local/share/pipx/venvs/swiftkit", {}, "'pipx inject swiftkit \"ms-swift<5,>=4.6\" modelscope torch"),
+        ("/home/u/.local/share/pipx/venvs/swiftkit", {}, '\'pipx inject swiftkit "ms-swift<5,>=4.6" modelscope torch'),
         (
             "/home/u/.local/share/uv/tools/swiftkit",
             {"url": "file:///src/swiftkit", "dir_info": {}},
