@@ -77,8 +77,8 @@ def replay(profile_name: str, overrides: tuple[str, ...], prompts_file: Optional
     "--concurrency",
     type=click.IntRange(1, 256),
     metavar="N",
-    help="With --endpoint: requests in flight at a time. Default: the profile's infer.max_batch_size "
-    "(what 'swiftkit deploy' answers together).",
+    help="With --endpoint: requests in flight at a time. Default: twice the profile's infer.max_batch_size, so "
+    "'swiftkit deploy' (which answers up to that many as one batch) always has a full batch waiting.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report (it is always saved in the checkpoint).")
 def eval_(
@@ -116,7 +116,7 @@ def eval_(
     probes = probes or shipped_prompts("identity_probes.jsonl")
     general = general or shipped_prompts("general.jsonl")
     if endpoint is not None:
-        jobs = concurrency or lp.profile.infer.max_batch_size
+        jobs = concurrency or 2 * lp.profile.infer.max_batch_size
         _eval_endpoint(lp, checkpoint, probes, general, endpoint, api_key, model, jobs, as_json)
         return
     from swiftkit.jobs.infer import checkpoint_for
