@@ -135,6 +135,11 @@ def local_eval(lp: LoadedProfile, ck: Path, probes: Path, general: Path) -> Eval
     """The local eval with its progress lines on stderr."""
     from swiftkit.jobs.evaluate import run_eval
 
+    click.echo(
+        f"> eval: the base model (its answers cached after the first time) and {ck.name} answer the identity probes "
+        "and general prompts; ms-swift loads each model first",
+        err=True,
+    )
     return run_eval(
         lp,
         swift_flavor(),
