@@ -25,8 +25,8 @@ if [ -n "${PROJECT:-}" ]; then
 else
   cd "$WORK" && sk init bot --name Zephyr --author "Orbit Works" >/dev/null && cd bot
   sk train "${SET[@]}" >/dev/null 2>&1
-  sk eval "${SET[@]}" >/dev/null 2>&1   # the base model's answers, cached from now on
 fi
+sk eval "${SET[@]}" >/dev/null 2>&1   # the base model's answers, cached (in $SWIFTKIT_CACHE) from now on
 PORT=$("$PY" -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
 sk deploy "${SET[@]}" --port "$PORT" >"$WORK/deploy.out" 2>&1 &
 DEPLOY=$!
