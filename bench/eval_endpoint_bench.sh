@@ -30,7 +30,7 @@ sk eval "${SET[@]}" >/dev/null 2>&1   # the base model's answers, cached (in $SW
 PORT=$("$PY" -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
 sk deploy "${SET[@]}" --port "$PORT" >"$WORK/deploy.out" 2>&1 &
 DEPLOY=$!
-trap 'kill -INT $DEPLOY 2>/dev/null; wait $DEPLOY 2>/dev/null || true' EXIT
+trap 'kill -TERM $DEPLOY 2>/dev/null; wait $DEPLOY 2>/dev/null || true' EXIT  # a background job ignores SIGINT
 until grep -q "curl" "$WORK/deploy.out" 2>/dev/null; do sleep 1; kill -0 $DEPLOY || { cat "$WORK/deploy.out"; exit 1; }; done
 URL="http://127.0.0.1:$PORT/v1"
 t0=$(now); sk eval "${SET[@]}" >/dev/null 2>"$WORK/local1.err"; t1=$(now)
