@@ -46,6 +46,28 @@ def open_nofollow(path: str | os.PathLike[str], flags: int, mode: int = 0o644) -
         raise
 
 
+def umask() -> int:
+    """The process's umask (read from /proc where there is one, so nothing is changed even for a moment)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def new_file_mode(target: Path) -> int:
+    """The mode a plain ``open(target, "w")`` would give: the replaced file's own mode, else 0666 less the umask
+    (a temporary file from mkstemp is 0600, which would make e.g. swiftkit.yaml private by accident)."""
+    try:
+        return stat.S_IMODE(target.stat().st_mode)
+    except OSError:
+        return 0o666 & ~umask()
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, force: bool = True) -> Path:
     """Write ``data`` to ``path`` atomically; with ``force=False`` refuse to replace an existing file. A link at
     ``path`` is refused, never replaced or followed."""
@@ -56,6 +78,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, force: bool
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        os.fchmod(fd, new_file_mode(target))
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

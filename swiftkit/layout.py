@@ -23,7 +23,8 @@ DEPLOY_LOG = "swiftkit-deploy-{port}.log"  # `swift deploy`'s output (RUN/), one
 MANIFEST = "swiftkit-manifest.json"
 SBATCH_SCRIPT = "swiftkit-sbatch.sh"  # the job script of a run submitted with 'train --slurm'
 LOCK_NAME = ".swiftkit-train.lock"
-EVAL_REPORT = "swiftkit-eval.json"
+EVAL_REPORT = "swiftkit-eval.json"  # and its Markdown copy, swiftkit-eval.md
+EVAL_ENDPOINT_REPORT = "swiftkit-eval-endpoint.json"  # `eval --endpoint` (and swiftkit-eval-endpoint.md)
 LOSS_PLOT = "swiftkit-loss.png"
 RUN_DATA = "data"  # RUN/data: the files swiftkit prepared for this run
 

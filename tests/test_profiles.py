@@ -192,16 +192,17 @@ def test_bad_override_syntax(override):
 
 
 @pytest.mark.parametrize(
-    ("args", "expected"),
+    ("args", "expected", "code"),
     [
-        (["plan", "sft", "--profile", "nope"], "Error: unknown profile 'nope'."),
-        (["plan", "sft", "--profile", "4090d", "--set", "train.lr=1"], "Error: profile 4090d has 1 problem:"),
-        (["profiles", "show", "missing.yaml"], "Error: profile file missing.yaml does not exist"),
+        (["plan", "sft", "--profile", "nope"], "Error: unknown profile 'nope'.", 1),
+        (["plan", "sft", "--profile", "4090d", "--set", "train.lr=1"], "Error: profile 4090d has 1 problem:", 2),
+        (["plan", "sft", "--profile", "4090d", "--set", "train"], "Error: --set 'train': expected KEY=VALUE", 2),
+        (["profiles", "show", "missing.yaml"], "Error: profile file missing.yaml does not exist", 1),
     ],
 )
-def test_cli_reports_errors_without_traceback(args, expected):
+def test_cli_reports_errors_without_traceback(args, expected, code):
     result = run_cli(*args)
-    assert result.returncode == 1
+    assert result.returncode == code  # 2: a usage error, the --set value on the command line is wrong
     assert result.stderr.startswith(expected), result.stderr
     assert "Traceback" not in result.stderr
 

@@ -263,7 +263,10 @@ class FakeClient:
     def pick_model(self, wanted: str | None) -> str:
         return wanted or "swift-robot"
 
-    def answers(self, model, prompts, gen, concurrency=1):
+    def answers(self, model, prompts, gen, concurrency=1, on_progress=None):
+        for done in range(1, len(prompts) + 1):
+            if on_progress is not None:
+                on_progress(done, len(prompts))
         return [self.table[p] for p in prompts]
 
 

@@ -167,7 +167,7 @@ def test_cli_bad_override_lists_every_problem(tmp_path):
     result = CliRunner().invoke(
         cli, ["profiles", "show", "4090d", "--set", "train.lerning_rate=1", "--set", "lora.lora_rank=0"]
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a usage error: every problem is in the command line's --set values
     assert "--set train.lerning_rate=1: train.lerning_rate: unknown key; did you mean 'learning_rate'?" in result.stderr
     assert "--set lora.lora_rank=0: lora.lora_rank:" in result.stderr
 
@@ -199,7 +199,7 @@ def test_plan_and_dry_run_work_without_ms_swift(monkeypatch, tmp_path):
     dry = CliRunner().invoke(cli, ["train", "-p", "4090d", "--dry-run"])
     assert dry.exit_code == 0 and "swift sft" in dry.stdout
     real_run = CliRunner().invoke(cli, ["infer", "-p", "4090d", "--checkpoint", str(tmp_path)])
-    assert real_run.exit_code == 1 and "ms-swift is not installed; install it with pip install" in real_run.stderr
+    assert real_run.exit_code == 1 and "ms-swift is not installed; install it with " in real_run.stderr
 
 
 def test_answer_progress_counts_finished_result_lines_as_ms_swift_appends_them(tmp_path):

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import click
 
 from swiftkit import __version__
-from swiftkit.errors import SwiftkitError
+from swiftkit.errors import SwiftkitError, UsageError
 
 if TYPE_CHECKING:  # annotations only: the fast paths import none of these at run time
     from swiftkit.config.profiles import LoadedProfile
@@ -21,11 +21,13 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 class SwiftkitGroup(click.Group):
-    """Turns expected errors into 'Error: …' + exit 1, and Ctrl-C into exit 130."""
+    """Turns expected errors into 'Error: …' + exit 1 (usage errors: exit 2), and Ctrl-C into exit 130."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except UsageError as exc:
+            raise click.UsageError(str(exc)) from None
         except SwiftkitError as exc:
             raise click.ClickException(str(exc)) from None
         except KeyboardInterrupt:

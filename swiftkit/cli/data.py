@@ -60,7 +60,13 @@ def validate(
     from swiftkit.jobs import train as training
 
     if not files:  # the profile's own data, exactly as `swiftkit train` checks it
-        report = training.check_profile_data(load_profile(profile_name, ()))
+        lp = load_profile(profile_name, ())
+        report = training.check_profile_data(lp)
+        if lp.profile.identity is not None and not as_json:
+            from swiftkit.data.common_words import common_word_notes
+
+            for note in common_word_notes(lp.profile.identity):
+                click.echo(f"warning: {note}", err=True)
     else:
         settings = training.lint_settings(load_profile(profile_name, ()).profile, "identity") if profile_name else None
         report = core.validate_paths(files, core.Options(fmt=fmt, template=template, lint=settings))

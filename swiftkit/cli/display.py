@@ -122,15 +122,26 @@ def next_commands(profile_ref: Optional[str], in_checkout: bool) -> list[str]:
     return commands
 
 
+def shown(path: str) -> str:
+    """A path as the summary shows it: relative to the current folder when inside it, else absolute (so the run
+    folder and its checkpoint are written the same way)."""
+    full = Path(path).absolute()
+    try:
+        return str(full.relative_to(Path.cwd()))
+    except ValueError:
+        return str(full)
+
+
 def summary_text(s: RunSummary, commands: list[str]) -> str:
-    lines = [f"Run folder:   {s.run_dir}"]
+    lines = [f"Run folder:   {shown(s.run_dir)}"]
     if s.checkpoint:
-        lines.append(f"Checkpoint:   {s.checkpoint}")
+        lines.append(f"Checkpoint:   {shown(s.checkpoint)}")
     if s.steps is not None:
         lines.append(f"Steps:        {s.steps}/{s.max_steps}")
     lines.append(f"Final loss:   {_fmt(s.final_loss, '.4f')}")
     if s.best_eval_loss is not None:
-        lines.append(f"Best eval:    {s.best_eval_loss:.4f}" + (f" ({s.best_checkpoint})" if s.best_checkpoint else ""))
+        best = f" ({shown(s.best_checkpoint)})" if s.best_checkpoint else ""
+        lines.append(f"Best eval:    {s.best_eval_loss:.4f}{best}")
     if s.wall_seconds is not None:
         train = f" (training {s.train_runtime:.1f} s)" if s.train_runtime else ""
         lines.append(f"Wall time:    {s.wall_seconds:.1f} s{train}")

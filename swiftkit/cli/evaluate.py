@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import click
 
@@ -22,6 +23,8 @@ from swiftkit.layout import EVAL_REPORT
 
 if TYPE_CHECKING:
     from swiftkit.config.profiles import LoadedProfile
+    from swiftkit.eval.report import Answers
+    from swiftkit.eval.score import EvalReport, Side
 
 
 @cli.command(context_settings=CONTEXT)
@@ -70,6 +73,13 @@ def replay(profile_name: str, overrides: tuple[str, ...], prompts_file: Optional
 )
 @api_key_options
 @click.option("--model", metavar="NAME", help="The served model to ask (default: the first one it lists).")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 256),
+    metavar="N",
+    help="With --endpoint: requests in flight at a time. Default: twice the profile's infer.max_batch_size, so "
+    "'swiftkit deploy' (which answers up to that many as one batch) always has a full batch waiting.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report (it is always saved in the checkpoint).")
 def eval_(
     profile_name: str,
@@ -82,12 +92,17 @@ def eval_(
     api_key_file: Optional[str],
     ask_api_key: bool,
     model: Optional[str],
+    concurrency: Optional[int],
     as_json: bool,
 ) -> None:
-    """Did it work? Identity pass rate, pollution rate, degenerate answers and changed answers, base vs adapter.
+    """Did it work? Identity pass rate, pollution rate, degenerate answers and changed answers, base vs adapter,
+    against the profile's eval targets; the answers with a problem are listed. The report is saved as JSON and
+    Markdown (every prompt, answer and verdict) in the checkpoint.
 
     With --endpoint the same prompts go to a served model ('swiftkit deploy', or any OpenAI-compatible server),
-    scored the same way and compared answer by answer with the local report, when the checkpoint has one.
+    several at a time, scored the same way and compared answer by answer with the local report, when the
+    checkpoint has one; its report is saved as swiftkit-eval-endpoint.json/.md (in the checkpoint, else in the
+    profile's output_dir).
 
     \b
     Example:
@@ -105,15 +120,31 @@ def eval_(
     if endpoint is not None or api_key_literal is not None:  # a key in argv is refused, endpoint or not
         api_key = api_key_from(api_key_literal, api_key_file, ask_api_key)
     if endpoint is not None:
-        _eval_endpoint(lp, checkpoint, probes, general, endpoint, api_key, model, as_json)
+        jobs = concurrency or 2 * lp.profile.infer.max_batch_size
+        _eval_endpoint(lp, checkpoint, probes, general, endpoint, api_key, model, jobs, as_json)
         return
-    from swiftkit.eval import score as evaluate
-    from swiftkit.jobs.evaluate import run_eval
     from swiftkit.jobs.infer import checkpoint_for
 
     ck = checkpoint_for(lp, checkpoint)
     require_gpu(lp)
-    report = run_eval(
+    report = local_eval(lp, ck, probes, general)
+    if as_json:
+        click.echo(json_.dumps(report.to_json(), ensure_ascii=False, indent=2))
+        return
+    click.echo(f"checkpoint: {ck}")
+    show_local(lp, report, ck)
+
+
+def local_eval(lp: LoadedProfile, ck: Path, probes: Path, general: Path) -> EvalReport:
+    """The local eval with its progress lines on stderr."""
+    from swiftkit.jobs.evaluate import run_eval
+
+    click.echo(
+        f"> eval: the base model (its answers cached after the first time) and {ck.name} answer the identity probes "
+        "and general prompts; ms-swift loads each model first",
+        err=True,
+    )
+    return run_eval(
         lp,
         swift_flavor(),
         ck,
@@ -121,12 +152,42 @@ def eval_(
         general,
         on_progress=lambda who, done, total: click.echo(f"> eval: {who} {done}/{total} answers", err=True),
     )
-    if as_json:
-        click.echo(json_.dumps(report.to_json(), ensure_ascii=False, indent=2))
-        return
-    click.echo(f"checkpoint: {ck}")
+
+
+def show_local(lp: LoadedProfile, report: EvalReport, ck: Path) -> bool:
+    """The score table, the answers with a problem, the verdict against the profile's targets and where the
+    report is; True when every target is met."""
+    from swiftkit.eval import report as verdicts
+    from swiftkit.eval import score as evaluate
+
     click.echo(evaluate.table(report))
-    click.echo(f"report: {ck / EVAL_REPORT}")
+    ok = _problems_and_verdict(lp, report.rows, verdicts.LOCAL, report.adapter)
+    click.echo(f"report: {ck / EVAL_REPORT} (and {(ck / EVAL_REPORT).with_suffix('.md').name})")
+    return ok
+
+
+def _problems_and_verdict(lp: LoadedProfile, rows: list[dict[str, Any]], keys: Answers, side: Side) -> bool:
+    from swiftkit.eval import report as verdicts
+
+    lines = verdicts.worst_lines(rows, keys)
+    if lines:
+        click.echo(f"answers with a problem ({len(verdicts.worst(rows, keys))}):")
+        for line in lines:
+            click.echo(line)
+    checks = verdicts.targets(side, lp.profile.eval)
+    ok = all(t.ok for t in checks)
+    click.echo("verdict against the profile's eval targets:")
+    for t in checks:
+        click.echo(f"  {t.line()}")
+    if ok:
+        click.echo("  => PASS: the identity took")
+    else:
+        click.echo(
+            "  => FAIL: see the answers above and the report. A low identity rate wants more training "
+            "(train.num_train_epochs); a high pollution rate more general data (a replay entry's ratio); "
+            "the targets are the profile's eval: section."
+        )
+    return ok
 
 
 def _eval_endpoint(
@@ -137,23 +198,52 @@ def _eval_endpoint(
     endpoint: str,
     api_key: Optional[str],
     model: Optional[str],
+    concurrency: int,
     as_json: bool,
 ) -> None:
     import json as json_
 
+    from swiftkit.config.hints import command
     from swiftkit.errors import SwiftkitError
+    from swiftkit.eval import report as verdicts
     from swiftkit.runs import checkpoints
     from swiftkit.serve import evaluate as served
 
     try:
-        local: Optional[Path] = checkpoints.pick(lp.profile.output_dir, checkpoint) / EVAL_REPORT
+        ck: Optional[Path] = checkpoints.pick(lp.profile.output_dir, checkpoint)
     except SwiftkitError:
-        local = None  # no trained checkpoint here (the model may be served from another host)
-    report = served.run_endpoint_eval(lp, endpoint, api_key, model, probes, general, local)
+        ck = None  # no trained checkpoint here (the model may be served from another host)
+    report = served.run_endpoint_eval(
+        lp,
+        endpoint,
+        api_key,
+        model,
+        probes,
+        general,
+        ck / EVAL_REPORT if ck is not None else None,
+        concurrency=concurrency,
+        on_progress=_every(
+            concurrency, lambda done, total: click.echo(f"> eval: served model {done}/{total} answers", err=True)
+        ),
+        report_dir=ck if ck is not None else Path(lp.profile.output_dir),
+    )
     if as_json:
         click.echo(json_.dumps(report.to_json(), ensure_ascii=False, indent=2))
         return
-    click.echo(f"endpoint: {report.url}  model: {report.model}")
+    click.echo(f"endpoint: {report.url}  model: {report.model}  ({report.seconds:.1f} s, {concurrency} at a time)")
     click.echo(served.table(report))
+    _problems_and_verdict(lp, report.rows, verdicts.SERVED, report.served)
+    if report.saved is not None:
+        click.echo(f"report: {report.saved} (and {report.saved.with_suffix('.md').name})")
     if report.local is None:
-        click.echo(f"(no local report to compare with; 'swiftkit eval --profile {lp.name}' makes one)")
+        click.echo(f"(no local report to compare with; '{command(lp, 'eval')}' makes one)")
+
+
+def _every(step: int, hear: Callable[[int, int], None]) -> Callable[[int, int], None]:
+    """Pass on every ``step``-th count (and the last), so a long list does not print a line per answer."""
+
+    def on_progress(done: int, total: int) -> None:
+        if done % step == 0 or done == total:
+            hear(done, total)
+
+    return on_progress

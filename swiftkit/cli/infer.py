@@ -22,6 +22,12 @@ from swiftkit.cli.app import (
 if TYPE_CHECKING:
     from swiftkit.jobs.export import ExportDecision
 
+TRUST_NOTE = (
+    "ms-swift's 'trust_remote_code=True … will execute custom Python code' warnings are its standard text: "
+    "swiftkit's import guard (remote code: off, see 'swiftkit plan') refuses any code shipped with a model in that "
+    "process, so none ran."
+)
+
 
 @cli.command(context_settings=CONTEXT)
 @profile_options
@@ -30,6 +36,7 @@ if TYPE_CHECKING:
 @click.option("--prompt", "prompts", multiple=True, help="Answer this prompt and exit (repeatable).")
 @click.option("--prompts", "prompts_file", type=click.Path(path_type=Path), help="Answer every prompt in a file.")
 @click.option("--dry-run", is_flag=True, help="Print the command and stop.")
+@click.option("--verbose", "-v", is_flag=True, help="With --prompt/--prompts: show ms-swift's own output too.")
 def infer(
     profile_name: str,
     overrides: tuple[str, ...],
@@ -38,6 +45,7 @@ def infer(
     prompts: tuple[str, ...],
     prompts_file: Optional[Path],
     dry_run: bool,
+    verbose: bool,
 ) -> None:
     """Chat with the trained adapter, or answer prompts non-interactively.
 
@@ -67,7 +75,18 @@ def infer(
             command, _ = inference.batch_command(lp, flavor, ck, questions, Path(tmp))
             click.echo(command.display())
         return
-    for question, answer in zip(questions, inference.answer_prompts(lp, flavor, ck, questions), strict=True):
+    click.echo(f"> infer: ms-swift loads the model and {ck.name}, then answers {len(questions)} prompt(s)", err=True)
+    answers = inference.answer_prompts(
+        lp,
+        flavor,
+        ck,
+        questions,
+        on_progress=lambda done, total: click.echo(f"> infer: {done}/{total} answers", err=True),
+        echo=sys.stderr if verbose else None,
+    )
+    if verbose and not lp.profile.model.trust_remote_code:
+        click.echo(f"# {TRUST_NOTE}", err=True)
+    for question, answer in zip(questions, answers, strict=True):
         click.echo(f"Q: {question}\nA: {answer.strip()}\n")
 
 
@@ -76,7 +95,10 @@ def infer(
 @checkpoint_option("Adapter to merge.")
 @click.option("--force", is_flag=True, help="Merge again even when an up-to-date merged model exists.")
 @click.option("--dry-run", is_flag=True, help="Print the command and stop.")
-def export_(profile_name: str, overrides: tuple[str, ...], checkpoint: str, force: bool, dry_run: bool) -> None:
+@click.option("--verbose", "-v", is_flag=True, help="Show ms-swift's own output (always in swiftkit-export.log).")
+def export_(
+    profile_name: str, overrides: tuple[str, ...], checkpoint: str, force: bool, dry_run: bool, verbose: bool
+) -> None:
     """Merge the LoRA adapter into the base model (`swift export --merge_lora true`).
 
     \b
@@ -101,14 +123,26 @@ def export_(profile_name: str, overrides: tuple[str, ...], checkpoint: str, forc
     def starting(decision: ExportDecision) -> None:
         if decision.command is not None:
             click.echo(decision.command.display(), err=True)
+            log = core.export_log(ck)
+            click.echo(
+                f"> export: ms-swift loads the base model and {ck.name}, merges and saves (log: {log})", err=True
+            )
 
     require_gpu(lp)
-    result = core.run_export(lp, flavor, ck, force=force, on_wait=waiting, on_start=starting, echo=sys.stderr)
+    echo = sys.stderr if verbose else None
+    result = core.run_export(lp, flavor, ck, force=force, on_wait=waiting, on_start=starting, echo=echo)
     decision, code = result.decision, result.exit_code
     if decision.command is None:
         click.echo(f"Up to date ({decision.reason}): {decision.merged_path}")
         return
+    if verbose and not lp.profile.model.trust_remote_code:
+        click.echo(f"# {TRUST_NOTE}", err=True)
     if code != 0:
+        from swiftkit.runs.progress import tail
+
+        if not verbose:
+            click.echo(tail(core.export_log(ck), 15), err=True)
+        click.echo(f"Error: ms-swift's export failed (exit {code}); its log: {core.export_log(ck)}", err=True)
         sys.exit(code)
     if result.alignment is not None:
         aligned = result.alignment

@@ -20,7 +20,7 @@ EXIT = {"ok": 0, "interrupted": 130}
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("run", required=False, type=click.Path(path_type=Path))
-@optional_profile("Show the newest run of this profile. Default: $SWIFTKIT_PROFILE.")
+@optional_profile("Show the newest run of this profile. Default: $SWIFTKIT_PROFILE, else ./swiftkit.yaml.")
 @output_dir_option
 @set_option
 @click.option("--follow", "-f", is_flag=True, help="Follow the run with the progress display until it ends.")

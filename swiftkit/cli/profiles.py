@@ -129,5 +129,11 @@ def init(folder: Path, name: str, author: str, name_zh: Optional[str], author_zh
     made = scaffold(folder, name=name, author=author, name_zh=name_zh, author_zh=author_zh, base=base)
     for path in made.written:
         click.echo(f"Wrote {path}")
+    from swiftkit.config.schema import IdentitySection
+    from swiftkit.data.common_words import common_word_notes
+
+    who = IdentitySection(name=name, author=author, name_zh=name_zh, author_zh=author_zh)
+    for note in common_word_notes(who):
+        click.echo(f"warning: {note}", err=True)
     where = "" if Path(folder).resolve() == Path.cwd().resolve() else f"cd {folder} && "
     click.echo(f"Next: {where}swiftkit validate && swiftkit train   (profile: swiftkit.yaml, extends {made.base})")

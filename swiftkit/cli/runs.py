@@ -56,7 +56,10 @@ def checkpoints(
     runs = core.scan(output_dir)
     rows = core.table(runs, {str(r.path): reconcile(r.path).status for r in runs})
     if not rows:
-        raise SwiftkitError(f"no runs in {output_dir}; train first with 'swiftkit train --profile P'.")
+        raise SwiftkitError(
+            f"no runs in {output_dir}; "
+            "train first with 'swiftkit train' (-p P for another profile than ./swiftkit.yaml)."
+        )
     if as_json:
         click.echo(json_.dumps(rows, indent=2))
         return

@@ -14,11 +14,16 @@ if TYPE_CHECKING:
 
 
 def output_dir_of(profile_name: Optional[str], output_dir: Optional[Path], overrides: tuple[str, ...]) -> Path:
-    """--output-dir, else the profile's output_dir."""
+    """--output-dir, else the output_dir of the profile named, else of ./swiftkit.yaml."""
+    from swiftkit.config.scaffold import DEFAULT_PROFILE
+
     if output_dir is not None:
         return output_dir
-    if not profile_name:
-        raise click.UsageError("give --profile NAME or --output-dir DIR (or set SWIFTKIT_PROFILE).")
+    if not profile_name and not Path(DEFAULT_PROFILE).is_file():
+        raise click.UsageError(
+            f"no profile: pass --profile NAME|PATH or --output-dir DIR (or set SWIFTKIT_PROFILE), or run this in "
+            f"the folder of your {DEFAULT_PROFILE}."
+        )
     return Path(load_profile(profile_name, overrides).profile.output_dir)
 
 
@@ -29,7 +34,7 @@ def output_dir_option(func: click.decorators.FC) -> click.decorators.FC:
 
 
 @cli.command(context_settings=CONTEXT)
-@optional_profile("Runs of this profile's output_dir. Default: $SWIFTKIT_PROFILE.")
+@optional_profile("Runs of this profile's output_dir. Default: $SWIFTKIT_PROFILE, else ./swiftkit.yaml.")
 @output_dir_option
 @set_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -50,7 +55,9 @@ def status(profile_name: Optional[str], output_dir: Optional[Path], overrides: t
     folder = output_dir_of(profile_name, output_dir, overrides)
     found = states(folder)
     if not found:
-        raise SwiftkitError(f"no runs in {folder}; train first with 'swiftkit train --profile P'.")
+        raise SwiftkitError(
+            f"no runs in {folder}; train first with 'swiftkit train' (add --profile P for another profile)."
+        )
     if as_json:
         click.echo(json_.dumps([s.to_json() for s in found], indent=2))
         return

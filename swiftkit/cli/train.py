@@ -102,6 +102,12 @@ def _vram_note(profile: Profile) -> None:
     help="Submit the run as one SLURM batch job (the profile's slurm: section; --set slurm.KEY=VALUE overrides).",
 )
 @click.option("--wait", is_flag=True, help="With --slurm: follow the job until it ends; Ctrl-C cancels it (scancel).")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="After a good run, run 'swiftkit eval' on the new checkpoint and end with a verdict against the profile's "
+    "eval targets (exit 1 when one is missed). Also on with eval.after_train: true.",
+)
 def train(
     profile_name: str,
     overrides: tuple[str, ...],
@@ -112,6 +118,7 @@ def train(
     detach: bool,
     slurm: bool,
     wait: bool,
+    check: bool,
 ) -> None:
     """Check the data, then train a LoRA adapter with `swift sft` as the profile says.
 
@@ -122,6 +129,7 @@ def train(
     Example:
       swiftkit train --profile cpu-demo
       swiftkit train --profile cpu-demo --detach
+      swiftkit train --check
       swiftkit train --profile 4090d --set train.num_train_epochs=5 --dry-run
       swiftkit train --profile h100 --slurm --set slurm.nodes=2 --dry-run
     """
@@ -172,7 +180,20 @@ def train(
     else:
         with TrainDisplay(plan_.run_dir):
             result = training.wait_train(plan_, started)
-    sys.exit(report_result(result, _profile_ref(lp), overrides))
+    code = report_result(result, _profile_ref(lp), overrides)
+    if code == 0 and (check or lp.profile.eval.after_train) and result.summary.checkpoint:
+        code = _check(lp, Path(result.summary.checkpoint))
+    sys.exit(code)
+
+
+def _check(lp: LoadedProfile, checkpoint: Path) -> int:
+    """train --check: the identity eval of the new checkpoint and its verdict; 1 when a target is missed."""
+    from swiftkit.cli.evaluate import local_eval, show_local
+    from swiftkit.data.prompts import shipped_prompts
+
+    _stage(f"check: swiftkit eval of {checkpoint.name} (identity probes and general prompts, base vs adapter)")
+    report = local_eval(lp, checkpoint, shipped_prompts("identity_probes.jsonl"), shipped_prompts("general.jsonl"))
+    return 0 if show_local(lp, report, checkpoint) else 1
 
 
 def continue_text(result: TrainResult, profile_ref: Optional[str], overrides: tuple[str, ...] = ()) -> str:
@@ -274,13 +295,9 @@ def in_checkout() -> bool:
 
 def _profile_ref(lp: LoadedProfile) -> str:
     """How to name this profile on a command line: a built-in's name, "" for ./swiftkit.yaml, else its path."""
-    from swiftkit.config.scaffold import DEFAULT_PROFILE
+    from swiftkit.config.hints import profile_ref
 
-    if lp.path.resolve() == Path(DEFAULT_PROFILE).resolve():
-        return ""
-    from swiftkit.config.profiles import builtin_dir
-
-    return lp.name if lp.path.resolve().parent == builtin_dir().resolve() else str(lp.path)
+    return profile_ref(lp)
 
 
 def _notes(train_plan: TrainPlan) -> None:

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from swiftkit import resources
 from swiftkit.config.schema import Profile
-from swiftkit.errors import SwiftkitError
+from swiftkit.errors import SwiftkitError, UsageError
 from swiftkit.fsutil import file_problem, open_regular
 
 MAX_PROFILE_BYTES = 256 * 1024
@@ -242,11 +242,11 @@ def _flat_keys(data: Any, prefix: str = "") -> list[str]:
 def parse_override(text: str) -> tuple[list[str], Any]:
     """``key.sub=value`` -> (["key", "sub"], value). Lists/mappings/null are YAML; other values stay strings."""
     if "=" not in text:
-        raise SwiftkitError(f"--set {text!r}: expected KEY=VALUE, e.g. --set train.learning_rate=2e-4.")
+        raise UsageError(f"--set {text!r}: expected KEY=VALUE, e.g. --set train.learning_rate=2e-4.")
     key, value = text.split("=", 1)
     parts = key.strip().split(".")
     if not key.strip() or any(not p for p in parts):
-        raise SwiftkitError(f"--set {text!r}: the key must be dotted names such as train.max_length.")
+        raise UsageError(f"--set {text!r}: the key must be dotted names such as train.max_length.")
     stripped = value.strip()
     if stripped[:1] in ("[", "{") or stripped in ("null", "~"):
         parsed: Any = parse_yaml(f"v: {stripped}", f"--set {key}")["v"]
@@ -260,7 +260,7 @@ def apply_override(data: dict[str, Any], parts: list[str], value: Any, text: str
         last = i == len(parts) - 1
         if isinstance(node, list):
             if not part.isdigit() or int(part) >= len(node):
-                raise SwiftkitError(
+                raise UsageError(
                     f"--set {text}: '{'.'.join(parts[:i])}' is a list of {len(node)}; "
                     f"use an index from 0 to {len(node) - 1}."
                 )
@@ -270,7 +270,7 @@ def apply_override(data: dict[str, Any], parts: list[str], value: Any, text: str
                 node = node[int(part)]
             continue
         if not isinstance(node, dict):
-            raise SwiftkitError(f"--set {text}: '{'.'.join(parts[:i])}' is a single value, not a section.")
+            raise UsageError(f"--set {text}: '{'.'.join(parts[:i])}' is a single value, not a section.")
         if last:
             node[part] = value
         else:
@@ -358,7 +358,9 @@ def load(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) -> Load
     except ValidationError as exc:
         problems = validation_problems(exc, provenance, str(path))
         count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
-        raise SwiftkitError(
+        # every problem from a --set value: the command line is wrong (exit 2), not the file
+        kind = UsageError if all(p.startswith("--set ") for p in problems) else SwiftkitError
+        raise kind(
             f"profile {name_or_path} has {count}:\n  "
             + "\n  ".join(problems)
             + "\nFix them in the file (or the --set value) and try again."

@@ -401,6 +401,19 @@ class InferSection(Section):
     )
 
 
+class EvalSection(Section):
+    """What counts as success for `swiftkit eval` and `swiftkit train --check` (the adapter's rates)."""
+
+    identity_min: float = Field(0.9, ge=0, le=1, description="Lowest identity pass rate that passes (0.9 = 90%).")
+    pollution_max: float = Field(
+        0.05, ge=0, le=1, description="Highest share of general answers that may mention the identity."
+    )
+    degenerate_max: float = Field(0.05, ge=0, le=1, description="Highest share of answers that may loop.")
+    after_train: bool = Field(
+        False, description="Run the identity eval after every good training run, as 'swiftkit train --check' does."
+    )
+
+
 class ExportSection(Section):
     """Settings for `swift export`."""
 
@@ -433,6 +446,7 @@ class Profile(Section):
     output_dir: str = Field("output", min_length=1, description="Where ms-swift writes run folders (vN-…).")
     infer: InferSection = Field(default_factory=InferSection, description="Inference settings.")
     export: ExportSection = Field(default_factory=ExportSection, description="Export settings.")
+    eval: EvalSection = Field(default_factory=EvalSection, description="Targets for 'swiftkit eval' and train --check.")
 
     @model_validator(mode="after")
     def _hardware_rules(self) -> Profile:

@@ -9,8 +9,9 @@ from typing import Optional
 from swiftkit.config.profiles import LoadedProfile
 from swiftkit.data.prompts import load_prompts
 from swiftkit.errors import SwiftkitError
-from swiftkit.eval.score import EvalReport, score
-from swiftkit.fsutil import atomic_write_json
+from swiftkit.eval import report as verdicts
+from swiftkit.eval.score import EvalReport, score, table
+from swiftkit.fsutil import atomic_write_json, atomic_write_text
 from swiftkit.jobs.infer import answer_prompts
 from swiftkit.jobs.replay import base_answers
 from swiftkit.layout import EVAL_REPORT
@@ -52,8 +53,9 @@ def run_eval(
         {"probes": tuned[:n], "general": tuned[n:]},
     )
     report.checkpoint = str(checkpoint)
-    atomic_write_json(
-        Path(checkpoint) / EVAL_REPORT,
-        {**report.to_json(), "probes_file": str(probes_file), "general_file": str(general_file)},
-    )
+    path = Path(checkpoint) / EVAL_REPORT
+    atomic_write_json(path, {**report.to_json(), "probes_file": str(probes_file), "general_file": str(general_file)})
+    notes = [f"Checkpoint: {checkpoint}", "", f"Probes: {probes_file}; general prompts: {general_file}"]
+    text = verdicts.markdown("swiftkit eval", table(report), report.rows, verdicts.LOCAL, notes)
+    atomic_write_text(path.with_suffix(".md"), text)
     return report

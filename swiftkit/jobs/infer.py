@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Optional
 
+from swiftkit.config import hints
 from swiftkit.config.profiles import LoadedProfile
 from swiftkit.data.prompts import load_prompts
 from swiftkit.errors import SwiftkitError
@@ -28,7 +29,7 @@ def checkpoint_for(lp: LoadedProfile, which: str, merged: bool = False) -> Path:
     if merged:
         folder = merged_path(path)
         if not checkpoints.merged_complete(folder):
-            raise SwiftkitError(f"{path} has no merged model yet; run 'swiftkit export --profile {lp.name}' first.")
+            raise SwiftkitError(f"{path} has no merged model yet; run '{hints.command(lp, 'export')}' first.")
         return folder
     return path
 

@@ -93,7 +93,10 @@ def scan(output_dir: str | Path) -> list[Run]:
     """Every run folder in ``output_dir``, oldest first, each with its checkpoints in step order."""
     root = Path(output_dir)
     if not root.exists():
-        raise SwiftkitError(f"output directory {root} does not exist; train first with 'swiftkit train --profile P'.")
+        raise SwiftkitError(
+            f"output directory {root} does not exist; "
+            "train first with 'swiftkit train' (-p P for another profile than ./swiftkit.yaml)."
+        )
     if not root.is_dir():
         raise SwiftkitError(f"output directory {root} is a file, not a folder; check the profile's output_dir.")
     runs = []
@@ -189,7 +192,10 @@ def _best_from_state(run: Run) -> Optional[Checkpoint]:
 def _none_complete(output_dir: str | Path, runs: list[Run], for_resume: bool = False) -> SwiftkitError:
     broken = [c for r in runs for c in r.checkpoints if not c.complete or (for_resume and not c.resumable)]
     if not broken:
-        return SwiftkitError(f"no complete checkpoint in {output_dir}; train first with 'swiftkit train --profile P'.")
+        return SwiftkitError(
+            f"no complete checkpoint in {output_dir}; "
+            "train first with 'swiftkit train' (-p P for another profile than ./swiftkit.yaml)."
+        )
     newest = broken[-1]
     what = "can be resumed" if for_resume else "is complete"
     return SwiftkitError(

@@ -150,16 +150,25 @@ def is_locked(path: Path) -> bool:
 @contextmanager
 def exclusive(path: Path, on_wait: Optional[Callable[[dict[str, Any]], None]] = None, **info: Any) -> Iterator[int]:
     """An exclusive flock on ``path``, waiting for the holder (``on_wait`` is told who it is first). Yields the
-    descriptor, so a child process can hold the lock too."""
+    descriptor, so a child process can hold the lock too.
+
+    The file is removed when the block ends (while the lock is still held, so nothing is left behind); a waiter
+    that then gets the lock of the removed file sees that ``path`` no longer names it, and locks ``path`` anew."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = open_nofollow(path, os.O_RDWR | os.O_CREAT)
-    try:
+    told = False
+    while True:
+        fd = open_nofollow(path, os.O_RDWR | os.O_CREAT)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            if on_wait is not None:
+            if on_wait is not None and not told:
                 on_wait(_read(fd))
+                told = True
             fcntl.flock(fd, fcntl.LOCK_EX)
+        if _still_named(fd, path):
+            break
+        os.close(fd)  # the holder removed this file as it finished: lock the one at ``path`` now
+    try:
         data = json.dumps({"pid": os.getpid(), "pid_start": start_time(os.getpid()), **info}).encode()
         try:
             os.pwrite(fd, data, 0)
@@ -168,4 +177,17 @@ def exclusive(path: Path, on_wait: Optional[Callable[[dict[str, Any]], None]] = 
             pass
         yield fd
     finally:
+        try:
+            path.unlink()
+        except OSError:
+            pass
         os.close(fd)
+
+
+def _still_named(fd: int, path: Path) -> bool:
+    """``path`` is still the file ``fd`` has open."""
+    try:
+        mine, named = os.fstat(fd), os.stat(path)
+    except OSError:
+        return False
+    return (mine.st_dev, mine.st_ino) == (named.st_dev, named.st_ino)

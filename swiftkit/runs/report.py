@@ -16,7 +16,10 @@ from swiftkit.runs.state import reconcile
 def newest_run(output_dir: str | Path) -> Path:
     runs = checkpoints.scan(output_dir)
     if not runs:
-        raise SwiftkitError(f"no runs in {output_dir}; train first with 'swiftkit train --profile P'.")
+        raise SwiftkitError(
+            f"no runs in {output_dir}; "
+            "train first with 'swiftkit train' (-p P for another profile than ./swiftkit.yaml)."
+        )
     return runs[-1].path
 
 

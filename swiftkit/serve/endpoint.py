@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any, Optional
 
 from swiftkit.errors import SwiftkitError
 
 TIMEOUT = 300.0
+Progress = Callable[[int, int], None]  # (answers so far, prompts in all)
 
 
 def normalize_url(url: str) -> str:
@@ -83,12 +85,30 @@ class EndpointClient:
         )
         return str(reply.choices[0].message.content or "")
 
-    def answers(self, model: str, prompts: list[str], gen: Generation, concurrency: int = 1) -> list[str]:
-        """Answers in the order of ``prompts``; ``concurrency`` requests at a time."""
-        if concurrency <= 1:
-            return [self.answer(model, p, gen) for p in prompts]
-        with ThreadPoolExecutor(concurrency) as pool:
-            return list(pool.map(lambda p: self.answer(model, p, gen), prompts))
+    def answers(
+        self,
+        model: str,
+        prompts: list[str],
+        gen: Generation,
+        concurrency: int = 1,
+        on_progress: Optional[Progress] = None,
+    ) -> list[str]:
+        """Answers in the order of ``prompts``, at most ``concurrency`` requests in flight at a time (a server that
+        batches, as `swift deploy` does up to its --max_batch_size, answers them together); ``on_progress(done,
+        total)`` hears each answer as it arrives. The first failure stops the rest and is raised."""
+        out: list[Optional[str]] = [None] * len(prompts)
+        with ThreadPoolExecutor(max(1, concurrency)) as pool:
+            futures = {pool.submit(self.answer, model, p, gen): i for i, p in enumerate(prompts)}
+            try:
+                for done, future in enumerate(as_completed(futures), 1):
+                    out[futures[future]] = future.result()
+                    if on_progress is not None:
+                        on_progress(done, len(prompts))
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+        return [str(a) for a in out]
 
 
 def _message(exc: Any) -> str:

@@ -12,8 +12,13 @@ from typing import Any, Optional
 from swiftkit.config.profiles import LoadedProfile
 from swiftkit.data.prompts import load_prompts
 from swiftkit.errors import SwiftkitError
+from swiftkit.eval import report as verdicts
 from swiftkit.eval.score import Side, degenerate, identity_pass, polluted, same_answer, side
-from swiftkit.serve.endpoint import EndpointClient, Generation
+from swiftkit.fsutil import atomic_write_json, atomic_write_text
+from swiftkit.layout import EVAL_ENDPOINT_REPORT
+from swiftkit.serve.endpoint import EndpointClient, Generation, Progress
+
+CONCURRENCY = 8
 
 
 @dataclass
@@ -35,6 +40,9 @@ class EndpointReport:
     agree: int = 0  # served answers equal to the local adapter's (up to whitespace)
     compared: int = 0  # prompts the local report also answered
     local: Optional[LocalReport] = None
+    seconds: float = 0.0  # wall time of the requests
+    concurrency: int = 1
+    saved: Optional[Path] = None  # the JSON report (its Markdown copy beside it)
 
     def to_json(self) -> dict[str, Any]:
         served = asdict(self.served)
@@ -43,7 +51,14 @@ class EndpointReport:
             pollution_rate=self.served.pollution_rate,
             degenerate_rate=self.served.degenerate_rate,
         )
-        out: dict[str, Any] = {"url": self.url, "model": self.model, "served": served, "rows": self.rows}
+        out: dict[str, Any] = {
+            "url": self.url,
+            "model": self.model,
+            "concurrency": self.concurrency,
+            "seconds": round(self.seconds, 2),
+            "served": served,
+            "rows": self.rows,
+        }
         if self.local is not None:
             out["local_report"] = str(self.local.path)
             out["local"] = {k: self.local.scores.get(k) for k in ("base", "adapter")}
@@ -76,8 +91,15 @@ def run_endpoint_eval(
     probes_file: Path,
     general_file: Path,
     local_report: Optional[Path] = None,
+    *,
+    concurrency: int = CONCURRENCY,
+    on_progress: Optional[Progress] = None,
+    report_dir: Optional[Path] = None,
 ) -> EndpointReport:
-    """Ask the served model every probe and general prompt; score; compare with ``local_report`` if readable."""
+    """Ask the served model every probe and general prompt, ``concurrency`` requests at a time; score; compare
+    with ``local_report`` if readable; save the report (JSON and Markdown) in ``report_dir`` when given."""
+    import time
+
     ident = lp.profile.identity
     if ident is None:
         raise SwiftkitError(f"profile {lp.name} has no identity: section; eval needs the name and author to look for.")
@@ -86,11 +108,13 @@ def run_endpoint_eval(
     name = client.pick_model(model)
     gen = generation(lp)
     questions = [p.prompt for p in probes] + [p.prompt for p in general]
-    answers = client.answers(name, questions, gen)
+    started = time.monotonic()
+    answers = client.answers(name, questions, gen, concurrency=concurrency, on_progress=on_progress)
+    seconds = time.monotonic() - started
     n = len(probes)
     served = side(ident, probes, general, {"probes": answers[:n], "general": answers[n:]})
     local = read_local_report(local_report) if local_report is not None else None
-    report = EndpointReport(client.url, name, served, local=local)
+    report = EndpointReport(client.url, name, served, local=local, seconds=seconds, concurrency=concurrency)
     for i, (prompt, answer) in enumerate(zip(probes + general, answers, strict=True)):
         row: dict[str, Any] = {
             "set": "identity" if i < n else "general",
@@ -100,6 +124,7 @@ def run_endpoint_eval(
             "degenerate": degenerate(answer),
         }
         if i < n:
+            row["asks"] = prompt.asks
             row["pass"] = identity_pass(answer, prompt.asks, ident)
         else:
             row["polluted"] = polluted(answer, ident)
@@ -109,7 +134,23 @@ def run_endpoint_eval(
             report.compared += 1
             report.agree += row["agrees"]
         report.rows.append(row)
+    if report_dir is not None:
+        report.saved = save(report, report_dir)
     return report
+
+
+def save(report: EndpointReport, folder: Path) -> Path:
+    """``folder/swiftkit-eval-endpoint.json`` and its Markdown copy (every prompt, answer and verdict)."""
+    path = Path(folder) / EVAL_ENDPOINT_REPORT
+    atomic_write_json(path, report.to_json())
+    notes = [f"Endpoint: {report.url}, model: {report.model}", ""]
+    if report.local is not None:
+        notes.append(f"Compared with the local report {report.local.path}.")
+    atomic_write_text(
+        path.with_suffix(".md"),
+        verdicts.markdown("swiftkit eval --endpoint", table(report), report.rows, verdicts.SERVED, notes),
+    )
+    return path
 
 
 def local_side(local: LocalReport, name: str) -> Side:

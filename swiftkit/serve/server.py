@@ -21,6 +21,7 @@ from typing import Any, Optional, TextIO
 
 from swiftkit.errors import SwiftkitError
 from swiftkit.fsutil import open_nofollow
+from swiftkit.installed import install_extra
 from swiftkit.serve.plan import DeployPlan
 from swiftkit.swift.runner import resolved_argv, stop_group
 from swiftkit.tail import Tailer
@@ -104,7 +105,9 @@ class Server:
                     preexec_fn=_die_with_parent,
                 )
             except OSError as exc:
-                raise SwiftkitError(f"could not start {argv[0]}: {exc.strerror}; run 'make install'.") from None
+                raise SwiftkitError(
+                    f"could not start {argv[0]}: {exc.strerror}; install ms-swift with {install_extra()}."
+                ) from None
         self._started = time.monotonic()
         self._follower.start()
         self._say(self.stage)

@@ -17,6 +17,7 @@ from typing import Any, Optional
 
 from swiftkit.cache import cache_dir
 from swiftkit.errors import SwiftkitError
+from swiftkit.installed import install_extra
 from swiftkit.swift import argdefs
 
 CACHE_PREFIX = "swift-flags"
@@ -54,7 +55,9 @@ def tables() -> dict[str, Any]:
     try:
         site = argdefs.find_site_packages()
     except RuntimeError:
-        raise SwiftkitError("ms-swift is not installed; run 'make install' to check swift_args against it.") from None
+        raise SwiftkitError(
+            f"ms-swift is not installed, and swift_args are checked against it; install it with {install_extra()}."
+        ) from None
     path = cache_file(site)
     data = _read(path)
     if data is None:

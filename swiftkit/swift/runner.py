@@ -17,10 +17,9 @@ from typing import Optional, TextIO
 
 from swiftkit.errors import SwiftkitError
 from swiftkit.fsutil import open_nofollow
+from swiftkit.installed import install_extra
 from swiftkit.swift.render import Command
 from swiftkit.tail import Tailer
-
-INSTALL_HINT = 'install ms-swift with pip install "swiftkit[train]"'
 
 INTERRUPTED = 130
 GRACE_SECONDS = 20.0
@@ -34,9 +33,7 @@ def swift_executable() -> str:
         return str(beside)
     found = shutil.which("swift")
     if found is None:
-        raise SwiftkitError(
-            "the 'swift' command (ms-swift) was not found; install it with pip install \"swiftkit[train]\"."
-        )
+        raise SwiftkitError(f"the 'swift' command (ms-swift) was not found; install it with {install_extra()}.")
     return found
 
 
@@ -221,7 +218,7 @@ def start(command: Command, log_path: Path, pass_fds: tuple[int, ...] = ()) -> s
             )
     except OSError as exc:
         raise SwiftkitError(
-            f'could not start {argv[0]}: {exc.strerror}; install ms-swift with pip install "swiftkit[train]".'
+            f"could not start {argv[0]}: {exc.strerror}; install ms-swift with {install_extra()}."
         ) from None
 
 
@@ -304,7 +301,7 @@ def run(
             proc = subprocess.Popen(argv, env=env, start_new_session=True, pass_fds=pass_fds)
         except OSError as exc:
             raise SwiftkitError(
-                f'could not start {argv[0]}: {exc.strerror}; install ms-swift with pip install "swiftkit[train]".'
+                f"could not start {argv[0]}: {exc.strerror}; install ms-swift with {install_extra()}."
             ) from None
     if on_start is not None:
         on_start(proc.pid)

@@ -10,10 +10,10 @@ from dataclasses import dataclass, replace
 from importlib import metadata
 
 from swiftkit.errors import SwiftkitError
+from swiftkit.installed import install_extra
 
 SUPPORTED_MAJORS = (3, 4)
 NEWEST_SUPPORTED = "4.6.0"  # what plan and dry-runs render for when ms-swift is not installed
-INSTALL_HINT = "pip install \"swiftkit[train]\" (or 'make install' in a swiftkit checkout)"
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class SwiftFlavor:
 def parse_version(text: str) -> tuple[int, int]:
     match = re.match(r"^(\d+)\.(\d+)", text)
     if not match:
-        raise SwiftkitError(f"cannot read the ms-swift version {text!r}; reinstall it with {INSTALL_HINT}.")
+        raise SwiftkitError(f"cannot read the ms-swift version {text!r}; reinstall it with {install_extra()}.")
     return int(match.group(1)), int(match.group(2))
 
 
@@ -58,7 +58,7 @@ def installed_version() -> str:
     try:
         return metadata.version("ms-swift")
     except metadata.PackageNotFoundError:
-        raise SwiftkitError(f"ms-swift is not installed; install it with {INSTALL_HINT}.") from None
+        raise SwiftkitError(f"ms-swift is not installed; install it with {install_extra()}.") from None
 
 
 def installed_flavor() -> SwiftFlavor:
@@ -90,5 +90,5 @@ def assumed_note(flavor: SwiftFlavor) -> str | None:
         return None
     return (
         f"ms-swift is not installed: rendered for ms-swift {flavor.version}, the newest swiftkit supports. "
-        f"To run it: {INSTALL_HINT}"
+        f"To run it, install it with {install_extra()}."
     )

@@ -251,7 +251,11 @@ def test_eval_endpoint_agrees_with_local_eval(server, trained):
         "eval", "--profile", str(trained), *files, "--endpoint", server.url, "--json", env={"SWIFTKIT_API_KEY": KEY}
     )
     assert served.returncode == 0, served.stderr[-3000:]
+    assert "> eval: served model 24/24 answers" in served.stderr  # several at a time, counted like the local eval
     report, mine = json.loads(served.stdout), json.loads(local.stdout)
+    saved = Path(mine["checkpoint"]) / "swiftkit-eval-endpoint.json"  # beside the local report, with a Markdown copy
+    assert json.loads(saved.read_text(encoding="utf-8"))["rows"] == report["rows"]
+    assert "## Every answer (24)" in saved.with_suffix(".md").read_text(encoding="utf-8")
     assert report["model"] == "swift-robot"
     assert report["agreement"]["compared"] == len(mine["rows"]) == 24
     print("agreement", report["agreement"])

@@ -45,6 +45,12 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return venv
 
 
+def current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def swiftkit(venv: Path, cwd: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "SWIFTKIT_PROFILE")}
     return subprocess.run(
@@ -85,8 +91,10 @@ def test_the_wheel_works_from_an_empty_folder(installed: Path, tmp_path: Path, t
     assert swiftkit(installed, here, "plan", "sft", "-p", "mine.yaml").returncode == 0
 
     project = here / "bot"
-    made = swiftkit(installed, here, "init", "bot", "--name", "Zephyr", "--author", "Orbit Works")
+    made = swiftkit(installed, here, "init", "bot", "--name", "Zephyr", "--author", "Orbit Works", "--name-zh", "西风")
     assert made.returncode == 0, made.stderr
+    assert "warning: identity.name_zh '西风' is a common Chinese word" in made.stderr
+    assert (project / "swiftkit.yaml").stat().st_mode & 0o777 == 0o666 & ~current_umask()  # not 0600
     checked = swiftkit(installed, project, "validate")
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
@@ -100,9 +108,23 @@ def test_the_wheel_works_from_an_empty_folder(installed: Path, tmp_path: Path, t
     ]  # fmt: skip
     # the random model's own answers are blank lines, so its self-replay mix is left out here
     no_replay = ["--set", "data.datasets=[{path: identity.template.json}]"]
-    trained = swiftkit(installed, project, "train", *tiny, *no_replay)
-    assert trained.returncode == 0, trained.stdout[-2000:] + trained.stderr[-3000:]
+    # train, then check: the random model cannot say its name, so the verdict is FAIL and the exit code 1
+    trained = swiftkit(installed, project, "train", "--check", *tiny, *no_replay)
+    assert trained.returncode == 1, trained.stdout[-2000:] + trained.stderr[-3000:]
     assert "make " not in trained.stdout  # no Makefile here: only swiftkit commands are suggested
+    assert "  swiftkit infer --prompt 'Who are you?'" in trained.stdout  # ./swiftkit.yaml: no --profile
+    assert "> check: swiftkit eval of checkpoint-" in trained.stderr
+    assert "> eval: adapter" in trained.stderr
+    assert "FAIL identity pass rate   0.0%  (target >= 90%)" in trained.stdout
+    assert "=> FAIL" in trained.stdout
+    run_line = next(ln for ln in trained.stdout.splitlines() if ln.startswith("Run folder:"))
+    checkpoint_line = next(ln for ln in trained.stdout.splitlines() if ln.startswith("Checkpoint:"))
+    assert checkpoint_line.split()[1].startswith(run_line.split()[2] + "/")  # written the same (relative) way
+    report = next((project / "output").glob("v0-*/checkpoint-*/swiftkit-eval.md")).read_text(encoding="utf-8")
+    assert "## Every answer" in report
+    for command in ("status", "logs"):  # ./swiftkit.yaml is their default too
+        shown = swiftkit(installed, project, command)
+        assert shown.returncode == 0 and "ok" in shown.stdout, shown.stderr
     manifest = json.loads(next((project / "output").glob("v0-*/swiftkit-manifest.json")).read_text())
     identity_file = project / manifest["datasets"][0]["write_to"]  # relative to where train ran
     text = identity_file.read_text(encoding="utf-8")
@@ -111,6 +133,11 @@ def test_the_wheel_works_from_an_empty_folder(installed: Path, tmp_path: Path, t
     answered = swiftkit(installed, project, "infer", *tiny, "--prompt", "Who are you?")
     assert answered.returncode == 0, answered.stderr[-3000:]
     assert "Q: Who are you?\nA: " in answered.stdout
+    assert "> infer: ms-swift loads the model and checkpoint-" in answered.stderr
+    assert "> infer: 1/1 answers" in answered.stderr
     exported = swiftkit(installed, project, "export", *tiny)
     assert exported.returncode == 0, exported.stderr[-3000:]
     assert "Merged model:" in exported.stdout
+    assert "ExportArguments(" not in exported.stderr and "trust_remote_code" not in exported.stderr  # in its log
+    assert "> export: ms-swift loads the base model" in exported.stderr
+    assert not list((project / "output").glob("v0-*/.checkpoint-*-merged.lock"))  # no lock left behind
