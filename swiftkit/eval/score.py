@@ -1,9 +1,9 @@
 """Did the run work? Identity probes and general prompts, answered by the base model and the adapter, scored.
 
 Scores: identity pass rate (answers that give the profile's name and/or author, as each probe asks, in either
-language's form), pollution rate (general answers that mention the new identity), degenerate answers (n-gram
-loops such as "说说说说…" or "1.1.1: 1.1.1: …"), and how many general answers changed from the base model's.
-:func:`score` is pure: answers in, exact rates out.
+language's form), pollution rate (general answers that *claim* the new identity or authorship: see
+:data:`POLLUTION_RULE`), degenerate answers (n-gram loops such as "说说说说…" or "1.1.1: 1.1.1: …"), and how many
+general answers changed from the base model's. :func:`score` is pure: answers in, exact rates out.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from typing import Any, Optional
 from swiftkit.config.schema import IdentitySection
 from swiftkit.data.prompts import Prompt
 from swiftkit.errors import SwiftkitError
+from swiftkit.eval import claims
+from swiftkit.eval.claims import POLLUTION_RULE
 
 
 def _forms(*values: Optional[str]) -> list[str]:
@@ -33,7 +35,13 @@ def identity_pass(answer: str, asks: str, identity: IdentitySection) -> bool:
 
 
 def polluted(answer: str, identity: IdentitySection) -> bool:
-    return mentions(answer, _forms(identity.name, identity.name_zh, identity.author, identity.author_zh))
+    """A general answer that claims the identity or its authorship (:data:`POLLUTION_RULE`)."""
+    return claim(answer, identity) is not None
+
+
+def claim(answer: str, identity: IdentitySection) -> Optional[str]:
+    """The first identity or authorship claim in ``answer`` ("I am Zephyr", "由轨道工坊开发"), or None."""
+    return claims.first_claim(answer, _forms(identity.name, identity.name_zh), _forms(identity.author, identity.author_zh))
 
 
 def same_answer(a: str, b: str) -> bool:
