@@ -9,6 +9,7 @@ general answers changed from the base model's. :func:`score` is pure: answers in
 from __future__ import annotations
 
 import re
+import textwrap
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
@@ -133,6 +134,7 @@ class EvalReport:
             data[side]["pollution_rate"] = getattr(self, side).pollution_rate
             data[side]["degenerate_rate"] = getattr(self, side).degenerate_rate
         data["changed_rate"] = self.changed / self.general_total if self.general_total else 0.0
+        data["pollution_rule"] = POLLUTION_RULE
         return data
 
 
@@ -189,6 +191,7 @@ def score(
                 "base": base,
                 "adapter": adapter,
                 "polluted": polluted(adapter, identity),
+                "claim": claim(adapter, identity),
                 "changed": differs,
                 "base_degenerate": degenerate(base),
                 "adapter_degenerate": degenerate(adapter),
@@ -207,6 +210,8 @@ def table(report: EvalReport) -> str:
         f"{'pollution rate':24}{_pct(b.polluted, b.general_total):>14}{_pct(a.polluted, a.general_total):>14}",
         f"{'degenerate answers':24}{_pct(b.degenerate, b.answers_total):>14}{_pct(a.degenerate, a.answers_total):>14}",
         f"{'general answers changed':24}{'':>14}{_pct(report.changed, report.general_total):>14}",
+        "",
+        *textwrap.wrap(POLLUTION_RULE, 100),
     ]
     return "\n".join(lines)
 
