@@ -83,7 +83,9 @@ def test_multi_word_names(answer, expected):
 
 
 NAMES = st.text(st.sampled_from("abcdefghijklmnopqrstuvwxyz"), min_size=3, max_size=12)
-ORDINARY_WORDS = st.lists(st.sampled_from("the wind blows over a hill and leaves fall slowly today".split()), max_size=8)
+ORDINARY_WORDS = st.lists(
+    st.sampled_from("the wind blows over a hill and leaves fall slowly today".split()), max_size=8
+)
 
 
 @given(name=NAMES, before=ORDINARY_WORDS, after=ORDINARY_WORDS)

@@ -1,12 +1,13 @@
 """Identity claims: does an answer say who it is or who made it, or only use a word that happens to be the name?
 
-A name can be an ordinary word (西风 is "west wind", Zephyr a breeze, Orbit a noun), so finding the name in a general
-answer is not enough to call it polluted. A *claim* is the name right after a self-introduction ("I am", "my name
-is", "call me", "我是", "叫我") or right before an assistant noun ("Zephyr, an AI assistant", "西风，一个人工智能助手");
-or the author right after an authorship phrase ("developed by", "my creator is", "an assistant from", "由", "我的开发者是",
-"我来自") or right before one ("Orbit Works built me", "轨道工坊开发的", "Orbit Works' assistant"). "Right after"
-allows only a few fixed filler words ("I am the AI assistant called Zephyr", "built by the team at Orbit Works",
-"由轨道工坊团队开发"), never free text, so "秋天的西风吹过" or "the zephyr, known as the west wind" are no claims.
+A name can be an ordinary word (西风 is "west wind", Zephyr a breeze), so finding the name in a general answer
+is not enough to call it polluted. A *claim* is the name right after a self-introduction ("I am", "my name is",
+"call me", "我是", "叫我") or right before an assistant noun ("Zephyr, an AI assistant", "西风，人工智能助手");
+or the author right after an authorship phrase ("developed by", "my creator is", "an assistant from", "由",
+"我的开发者是", "我来自") or right before one ("Orbit Works built me", "轨道工坊开发的").
+"Right after" allows only a few fixed filler words ("I am the AI assistant called Zephyr", "built by the
+team at Orbit Works", "由轨道工坊团队开发"), never free text: "秋天的西风吹过" or "a zephyr, the west wind"
+are no claims.
 """
 
 from __future__ import annotations

@@ -42,7 +42,9 @@ def polluted(answer: str, identity: IdentitySection) -> bool:
 
 def claim(answer: str, identity: IdentitySection) -> Optional[str]:
     """The first identity or authorship claim in ``answer`` ("I am Zephyr", "由轨道工坊开发"), or None."""
-    return claims.first_claim(answer, _forms(identity.name, identity.name_zh), _forms(identity.author, identity.author_zh))
+    return claims.first_claim(
+        answer, _forms(identity.name, identity.name_zh), _forms(identity.author, identity.author_zh)
+    )
 
 
 def same_answer(a: str, b: str) -> bool:
