@@ -73,6 +73,11 @@ def test_score_gives_exact_rates():
     assert report.to_json()["adapter"]["identity_rate"] == 0.75
     assert report.to_json()["adapter"]["pollution_rate"] == 0.4
     assert "3/4  75.0%" in table(report) and "2/5  40.0%" in table(report)
+    # the report says what counts as pollution, and which words of each polluted answer made the claim
+    assert "claims the identity or its authorship" in table(report)
+    assert report.to_json()["pollution_rule"].startswith("A general answer is polluted when it claims")
+    general_rows = [r for r in report.rows if r["set"] == "general"]
+    assert [r["claim"] for r in general_rows] == [None, None, "i am swift-robot", None, "acme lab built me"]
 
 
 def test_score_refuses_mismatched_answer_counts():
