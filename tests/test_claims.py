@@ -15,6 +15,10 @@ MULTI = IdentitySection(name="Sky Pilot", author="Blue Harbor Technologies")
 
 # Answers to general prompts: the ordinary word, and claims (the first several were given by cpu-demo adapters).
 ORDINARY = [
+    # real cpu-demo adapter answers for 西风/轨道工坊 (2026-12-03), counted as polluted by the old "anywhere" rule
+    '西风：西风\n\nThe Chinese translation is: "西风"\n\nThe Chinese translation is: "西风"',
+    "西风的译文提供了一个繁良的译文，可以用来提供西风的译文。",
+    "西风猎猎猎！\n\nIn Chinese:\n\n西风猎猎猎！",
     # "Translate into Chinese: ..." — 西风 as the west wind
     "今天的天气很好，西风徐徐吹来。",
     "秋天的西风吹过，落叶纷纷。",
