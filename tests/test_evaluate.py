@@ -32,7 +32,13 @@ def test_identity_pass(answer, asks, expected):
 
 @pytest.mark.parametrize(
     ("answer", "expected"),
-    [("Paris.", False), ("Paris, says Swift-Robot.", True), ("水是H2O，顶点实验室说。", True), ("ACME", False)],
+    [
+        ("Paris.", False),
+        ("I am Swift-Robot. Paris.", True),
+        ("水是H2O。我是由顶点实验室开发的。", True),
+        ("ACME", False),
+        ("Paris, says Swift-Robot.", False),  # the name, but no claim of being it (tests/test_claims.py has the rule)
+    ],
 )
 def test_polluted(answer, expected):
     assert polluted(answer, WHO) is expected
@@ -57,7 +63,7 @@ def test_score_gives_exact_rates():
             "I was built by Swift-Robot.",
             "我是小斯，顶点实验室开发。",
         ],
-        "general": ["Paris.", "4.", "I am Swift-Robot.", "Water.", "ACME Lab says drink it."],
+        "general": ["Paris.", "4.", "I am Swift-Robot.", "Water.", "ACME Lab built me. Drink it."],
     }
     report = score(WHO, probes, general, base, tuned)
     assert (report.adapter.identity_pass, report.adapter.identity_total) == (3, 4)
@@ -67,6 +73,11 @@ def test_score_gives_exact_rates():
     assert report.to_json()["adapter"]["identity_rate"] == 0.75
     assert report.to_json()["adapter"]["pollution_rate"] == 0.4
     assert "3/4  75.0%" in table(report) and "2/5  40.0%" in table(report)
+    # the report says what counts as pollution, and which words of each polluted answer made the claim
+    assert "claims the identity or its authorship" in table(report)
+    assert report.to_json()["pollution_rule"].startswith("A general answer is polluted when it claims")
+    general_rows = [r for r in report.rows if r["set"] == "general"]
+    assert [r["claim"] for r in general_rows] == [None, None, "i am swift-robot", None, "acme lab built me"]
 
 
 def test_score_refuses_mismatched_answer_counts():

@@ -102,7 +102,7 @@ def test_a_common_word_as_name_is_warned_about(who, warned):
     notes = common_word_notes(who)
     assert [n.split()[0].split(".")[1] for n in notes] == warned
     for note in notes:
-        assert "pollution" in note and "eval.pollution_max" in note
+        assert "polluted only when it claims the identity" in note and "read the general answers" in note
 
 
 def test_init_and_validate_warn_about_a_common_word(tmp_path, monkeypatch):

@@ -1,6 +1,7 @@
 """Is a name an ordinary word? A name or author that is a common word of its language (Zephyr's Chinese form
-西风 is "west wind") turns up in ordinary answers, e.g. a translation, and `swiftkit eval` counts every general
-answer that contains it as pollution. The word lists ship in resources/words/ (see bench/make_common_words.py).
+西风 is "west wind") turns up in ordinary answers, e.g. a translation. `swiftkit eval` counts such an answer as
+polluted only when it claims the identity (eval/claims.py), but the adapter can still mix the word and the name
+up, so the user is told. The word lists ship in resources/words/ (see bench/make_common_words.py).
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ def common_word_notes(identity: IdentitySection) -> list[str]:
         if value.strip().casefold() in words(lang):
             notes.append(
                 f"identity.{field} {value!r} is a common {LANGUAGES[lang]} word: ordinary answers use it (a "
-                f"translation, a description), and 'swiftkit eval' counts each general answer that contains it as "
-                f"pollution. Pick a rarer {field.split('_')[0]} if you can; else expect a higher pollution rate and "
-                f"read the polluted answers in the eval report (raise eval.pollution_max if they are fine)."
+                f"translation, a description). 'swiftkit eval' counts a general answer as polluted only when it claims "
+                f"the identity (e.g. 'I am …', '由…开发'), not where the word is used as a word, but the adapter may "
+                f"mix the two up: read the general answers in the eval report, or pick a rarer {field.split('_')[0]}."
             )
     return notes

@@ -1,20 +1,23 @@
 """Did the run work? Identity probes and general prompts, answered by the base model and the adapter, scored.
 
 Scores: identity pass rate (answers that give the profile's name and/or author, as each probe asks, in either
-language's form), pollution rate (general answers that mention the new identity), degenerate answers (n-gram
-loops such as "说说说说…" or "1.1.1: 1.1.1: …"), and how many general answers changed from the base model's.
-:func:`score` is pure: answers in, exact rates out.
+language's form), pollution rate (general answers that *claim* the new identity or authorship: see
+:data:`POLLUTION_RULE`), degenerate answers (n-gram loops such as "说说说说…" or "1.1.1: 1.1.1: …"), and how many
+general answers changed from the base model's. :func:`score` is pure: answers in, exact rates out.
 """
 
 from __future__ import annotations
 
 import re
+import textwrap
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
 from swiftkit.config.schema import IdentitySection
 from swiftkit.data.prompts import Prompt
 from swiftkit.errors import SwiftkitError
+from swiftkit.eval import claims
+from swiftkit.eval.claims import POLLUTION_RULE
 
 
 def _forms(*values: Optional[str]) -> list[str]:
@@ -33,7 +36,15 @@ def identity_pass(answer: str, asks: str, identity: IdentitySection) -> bool:
 
 
 def polluted(answer: str, identity: IdentitySection) -> bool:
-    return mentions(answer, _forms(identity.name, identity.name_zh, identity.author, identity.author_zh))
+    """A general answer that claims the identity or its authorship (:data:`POLLUTION_RULE`)."""
+    return claim(answer, identity) is not None
+
+
+def claim(answer: str, identity: IdentitySection) -> Optional[str]:
+    """The first identity or authorship claim in ``answer`` ("I am Zephyr", "由轨道工坊开发"), or None."""
+    return claims.first_claim(
+        answer, _forms(identity.name, identity.name_zh), _forms(identity.author, identity.author_zh)
+    )
 
 
 def same_answer(a: str, b: str) -> bool:
@@ -125,6 +136,7 @@ class EvalReport:
             data[side]["pollution_rate"] = getattr(self, side).pollution_rate
             data[side]["degenerate_rate"] = getattr(self, side).degenerate_rate
         data["changed_rate"] = self.changed / self.general_total if self.general_total else 0.0
+        data["pollution_rule"] = POLLUTION_RULE
         return data
 
 
@@ -181,6 +193,7 @@ def score(
                 "base": base,
                 "adapter": adapter,
                 "polluted": polluted(adapter, identity),
+                "claim": claim(adapter, identity),
                 "changed": differs,
                 "base_degenerate": degenerate(base),
                 "adapter_degenerate": degenerate(adapter),
@@ -199,6 +212,8 @@ def table(report: EvalReport) -> str:
         f"{'pollution rate':24}{_pct(b.polluted, b.general_total):>14}{_pct(a.polluted, a.general_total):>14}",
         f"{'degenerate answers':24}{_pct(b.degenerate, b.answers_total):>14}{_pct(a.degenerate, a.answers_total):>14}",
         f"{'general answers changed':24}{'':>14}{_pct(report.changed, report.general_total):>14}",
+        "",
+        *textwrap.wrap(POLLUTION_RULE, 100),
     ]
     return "\n".join(lines)
 

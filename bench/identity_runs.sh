@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The identity table of issue 26: cpu-demo trained and scored for the built-in identity and three user identities,
+# with this checkout's defaults and with those of an earlier commit (default cbc45bf), one run after the other.
+#   bash bench/identity_runs.sh [OLD_REF]        then: python bench/identity_table.py ... (the lines it prints)
+# Env: OUT (default /tmp/identity-runs), SWIFTKIT_CACHE / MODELSCOPE_CACHE (shared: model converted once),
+# PY (default .venv/bin/python). Each run is bench/cpu_demo_levers.sh with --set identity.*; rows in $OUT/rows.md.
+set -euo pipefail
+old_ref=${1:-cbc45bf}
+OUT=${OUT:-/tmp/identity-runs}
+PY=$(realpath "${PY:-.venv/bin/python}")
+export PY
+here=$(pwd)
+mkdir -p "$OUT/old-src"
+git archive "$old_ref" | tar -x -C "$OUT/old-src"
+declare -A WHO=(
+  [builtin]=""
+  [latin]="--set identity.name=Zephyr --set identity.author=Orbit~Works"
+  [multi]="--set identity.name=Sky~Pilot --set identity.author=Blue~Harbor~Technologies"
+  [xifeng]="--set identity.name=Zephyr --set identity.author=Orbit~Works --set identity.name_zh=西风 --set identity.author_zh=轨道工坊"
+)
+for who in xifeng latin multi builtin; do
+  read -r -a sets <<<"${WHO[$who]}"
+  sets=("${sets[@]//\~/ }")  # Orbit~Works -> "Orbit Works" (one argument)
+  for side in new old; do
+    src=$here
+    [ "$side" = old ] && src=$OUT/old-src
+    (cd "$src" && PYTHONPATH=$src OUT=$OUT/$side bash "$here/bench/cpu_demo_levers.sh" "$side-$who" "${sets[@]}" \
+      | tee -a "$OUT/rows.md")
+  done
+done
+cat <<TABLE
+python bench/identity_table.py \\
+  new-xifeng=$OUT/new/new-xifeng:Zephyr:"Orbit Works":西风:轨道工坊 old-xifeng=$OUT/old/old-xifeng:Zephyr:"Orbit Works":西风:轨道工坊 \\
+  new-latin=$OUT/new/new-latin:Zephyr:"Orbit Works" old-latin=$OUT/old/old-latin:Zephyr:"Orbit Works" \\
+  new-multi=$OUT/new/new-multi:"Sky Pilot":"Blue Harbor Technologies" old-multi=$OUT/old/old-multi:"Sky Pilot":"Blue Harbor Technologies" \\
+  new-builtin=$OUT/new/new-builtin:Swift-Robot:"ACME Lab" old-builtin=$OUT/old/old-builtin:Swift-Robot:"ACME Lab"
+TABLE
