@@ -250,7 +250,7 @@ def test_auto_batch_keeps_sixteen_a_step_and_fits_the_card(tmp_path, name, token
     assert choice.effective == 16
     fitted, _ = fit.apply(profile)
     found = vram.estimate(fitted)
-    assert found is not None and (found.gib <= profile.gpu.memory_gb * vram.FIT_FRACTION or choice.per_device == 1)
+    assert found is not None and (found.gib <= profile.gpu.memory * vram.FIT_FRACTION or choice.per_device == 1)
 
 
 @pytest.mark.parametrize(
