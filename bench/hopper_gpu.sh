@@ -56,10 +56,16 @@ elif [ "$phase" = 2 ]; then
 elif [ "$phase" = 3 ]; then
   export FLASH_ATTENTION_CUTE_DSL_CACHE_DIR=/tmp/fa4-cache
   PYTHONPATH="$SITE" python3 bench/alpaca_like.py --tokenizer "$tok" --out /tmp/alpaca2000.jsonl --count 2000 --seed 1
-  BUDGET=${BUDGET3:-400} bench --tag hopper3-long --timeout 200 \
-    --run "h100-long=h100 $L" \
-    --run "h100-long-sdpa=h100 $L $SDPA" \
-    --run "4090d-fast-mixed=4090d-fast $S"
+  BUDGET=${BUDGET3:-170} bench --tag hopper3-long --timeout 160 --run "h100-long=h100 $L"
+  # Serving: the 7B shape + the identity adapter trained in call 2, `swiftkit deploy` vs `swiftkit infer --prompts`
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/srvsite ../srv/*.whl
+  w=/tmp/swiftkit-gpu-bench
+  printf 'extends: h100\nmodel:\n  model: %s\n  model_type: qwen2\n  template: qwen2_5\noutput_dir: %s\n' \
+    "$w/qwen2.5-7b-shape" "$w/out_h100-identity" > /tmp/serve7b.yaml
+  PYTHONPATH="$PWD:$SITE:/tmp/srvsite:$PYTHONPATH" HF_HUB_OFFLINE=1 timeout ${SERVE_S:-240} python3 bench/serve_bench.py \
+    --profile /tmp/serve7b.yaml --max-tokens 64 --clients 1 8 32 --requests 32 --rounds 1 --no-cold --out "$out" 2>&1 | tail -30
+  BUDGET=${BUDGET3B:-170} bench --tag hopper3-more --timeout 160 \
+    --run "4090d-fast-mixed=4090d-fast $S" --run "h100-long-sdpa=h100 $L $SDPA"
 fi
 tar czf "$out/logs-hopper$phase.tgz" -C "$logs" . 2>/dev/null
 ls -la "$out"
