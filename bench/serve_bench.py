@@ -54,7 +54,8 @@ def machine() -> str:
 def gpu_name() -> str:
     """The first NVIDIA GPU's name, or "" on a machine without one."""
     try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True)
+        query = ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"]
+        out = subprocess.run(query, capture_output=True, text=True)
     except OSError:
         return ""
     return out.stdout.splitlines()[0].strip() if out.returncode == 0 and out.stdout.strip() else ""
@@ -210,8 +211,7 @@ def main() -> int:
     lines = [
         f"# Serving benchmark ({today})",
         "",
-        f"Machine: {machine()}. ms-swift {installed_flavor().version}, transformers backend, "
-        f"{gpu_name() or 'CPU'}.",
+        f"Machine: {machine()}. ms-swift {installed_flavor().version}, transformers backend, {gpu_name() or 'CPU'}.",
         f"Model: {label}. {args.requests} requests per row, max_tokens {args.max_tokens}, temperature 0, "
         "profile infer.max_batch_size 16.",
         f"Command: `python bench/serve_bench.py {'--profile ' + args.profile + ' ' if args.profile else ''}"
