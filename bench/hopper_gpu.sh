@@ -47,8 +47,13 @@ elif [ "$phase" = 2 ]; then
     echo "FA4 does not run here: the shipped profiles are measured on SDPA"; export PYTHONPATH="${PYTHONPATH#$FSITE:$FSITE/nvidia_cutlass_dsl/dsl_packages}"; rm -rf "$FSITE"
   fi
   PYTHONPATH="$PWD:$PYTHONPATH:$SITE" python3 -m swiftkit plan sft --profile h100 > "$out/plan-h100-fa4.txt" 2>&1
-  BUDGET=480 bench --tag hopper2-final --timeout 330 \
-    --run "fa4-warm-up=h100 $ID60 swift_args.max_steps=2" \
+  BUDGET=120 bench --tag hopper2-warm-up --timeout 110 --run "fa4-warm-up=h100 $ID60 swift_args.max_steps=2" \
+    2>&1 | tee "$logs/warm-up.txt" | grep -v "^\s*$" | tail -25
+  if [ -d "$FSITE" ] && ! grep -q "RESULT fa4-warm-up rc=0" "$logs/warm-up.txt"; then
+    echo "FA4 training failed: the shipped profiles are measured on SDPA"; tail -40 "$logs"/*fa4-warm-up*.log 2>/dev/null
+    export PYTHONPATH="${PYTHONPATH#$FSITE:$FSITE/nvidia_cutlass_dsl/dsl_packages}"; rm -rf "$FSITE"
+  fi
+  BUDGET=380 bench --tag hopper2-final --timeout 330 \
     --run "h100-mixed=h100 $S" \
     --run "4090d-mixed=4090d $S" \
     --run "h100-identity=h100 $ID60" \
