@@ -29,7 +29,6 @@ if [ "$phase" = 1 ]; then
   cp -r "${FA4:?}"/* "$parts"/ && ls -la "$parts"
   BUDGET=420 bench --tag hopper1-sdpa --timeout 200 \
     --run "liger-warm-up=h100 $ID60 swift_args.max_steps=2" \
-    --run "h100-identity-sdpa=h100 $ID60" \
     --run "4090d-fast-mixed-sdpa=4090d-fast $S" \
     --run "h100-mixed-sdpa=h100 $S"
   PYTHONPATH="$PWD:$SITE" timeout 100 python3 bench/import_profile.py > "$out/import-profile.md" 2>&1
