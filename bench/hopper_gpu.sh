@@ -31,7 +31,6 @@ if [ "$phase" = 1 ]; then
     --run "liger-warm-up=h100 $ID60 swift_args.max_steps=2" \
     --run "4090d-fast-mixed-sdpa=4090d-fast $S" \
     --run "h100-mixed-sdpa=h100 $S"
-  PYTHONPATH="$PWD:$SITE" timeout 100 python3 bench/import_profile.py > "$out/import-profile.md" 2>&1
   PYTHONPATH="$SITE" timeout 60 python3 -X importtime -c "from swift.cli.utils import try_use_single_device_mode; from swift.ray_utils import try_init_ray; from swift.pipelines import sft_main" 2> "$logs/importtime-sft-child.txt" || true
   PYTHONPATH="$SITE" timeout 60 python3 -X importtime -c "from swift.pipelines import sft_main; import swift.pipelines.train.sft" 2> "$logs/importtime-sft-main.txt" || true
   PYTHONPATH="$PWD:$SITE" python3 -m swiftkit plan sft --profile h100 > "$out/plan-h100.txt" 2>&1
