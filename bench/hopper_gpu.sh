@@ -34,6 +34,14 @@ if [ "$phase" = 1 ]; then
   PYTHONPATH="$SITE" timeout 60 python3 -X importtime -c "from swift.cli.utils import try_use_single_device_mode; from swift.ray_utils import try_init_ray; from swift.pipelines import sft_main" 2> "$logs/importtime-sft-child.txt" || true
   PYTHONPATH="$SITE" timeout 60 python3 -X importtime -c "from swift.pipelines import sft_main; import swift.pipelines.train.sft" 2> "$logs/importtime-sft-main.txt" || true
   PYTHONPATH="$PWD:$SITE" python3 -m swiftkit plan sft --profile h100 > "$out/plan-h100.txt" 2>&1
+elif [ "$phase" = solo ]; then
+  # One call only (no FlashAttention-4: its library needs two calls to travel): the card-sized profiles, SDPA.
+  BUDGET=560 bench --tag hopper-solo --timeout 320 \
+    --run "liger-warm-up=h100 $ID60 swift_args.max_steps=2" \
+    --run "h100-mixed=h100 $S" \
+    --run "h100-identity=h100 $ID60" \
+    --run "4090d-mixed=4090d $S" \
+    --run "4090d-fast-mixed=4090d-fast $S"
 elif [ "$phase" = 2 ]; then
   cp -r "${FA4B:?}"/* "$parts"/ && ls -la "$parts"
   cat "$parts"/cu13.part-* > "$parts/nvidia_cutlass_dsl_libs_cu13-4.8.1-cp312-cp312-manylinux_2_28_x86_64.whl" && rm -f "$parts"/cu13.part-*
