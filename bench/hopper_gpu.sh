@@ -4,6 +4,8 @@
 #   WHL=../whl TOK=../tok FA4=../fa4a OUT=$OUT bash bench/hopper_gpu.sh 1   # SDPA rows, start-up, Liger warm-up
 #   FA4B=../fa4b OUT=$OUT bash bench/hopper_gpu.sh 2                        # FA4 installed: shipped rows + article
 #   OUT=$OUT bash bench/hopper_gpu.sh 3                                     # the long job (2,000 + 100 records)
+# WHL holds all of ../shared/gpu-baseline/wheels.txt: a call with zstandard, cryptography, cffi and pycparser left
+# out (to make room for the FA4 pieces) found "ms-swift does not import" (2026-12-03).
 set -uo pipefail
 phase=${1:?1, 2 or 3}
 out=${OUT:?folder for results}
