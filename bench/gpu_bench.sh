@@ -25,5 +25,7 @@ if ! command -v swift >/dev/null 2>&1; then
 fi
 export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
 # Import ms-swift once so that every run finds compiled .pyc files (a --no-compile install has none).
-"$python" -c "from swift.pipelines import sft_main" >/dev/null 2>&1 || { echo "ms-swift does not import"; exit 1; }
+if ! err=$("$python" -c "from swift.pipelines import sft_main" 2>&1); then
+  printf 'ms-swift does not import:\n%s\n' "$(printf '%s\n' "$err" | tail -5)"; exit 1
+fi
 exec "$python" "$here/gpu_bench.py" "$@"

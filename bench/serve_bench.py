@@ -51,8 +51,19 @@ def machine() -> str:
     return f"{platform.node()}: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
+def gpu_name() -> str:
+    """The first NVIDIA GPU's name, or "" on a machine without one."""
+    try:
+        query = ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"]
+        out = subprocess.run(query, capture_output=True, text=True)
+    except OSError:
+        return ""
+    return out.stdout.splitlines()[0].strip() if out.returncode == 0 and out.stdout.strip() else ""
+
+
 def machine_slug() -> str:
-    return f"cpu-{os.cpu_count()}-core"
+    gpu = gpu_name()
+    return re.sub(r"[^a-z0-9]+", "-", gpu.lower()).strip("-") if gpu else f"cpu-{os.cpu_count()}-core"
 
 
 def free_port() -> int:
@@ -147,6 +158,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=32, help="requests per concurrency level")
     parser.add_argument("--rounds", type=int, default=2, help="passes over the levels (the machine may be shared)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--no-cold", dest="cold", action="store_false", help="skip the first, one-client warm pass")
     args = parser.parse_args()
 
     import openai
@@ -178,8 +190,11 @@ def main() -> int:
         assert server.proc is not None
         pid = server.proc.pid
         # the first pass is slow (new input shapes for torch's CPU kernels): reported apart, as "cold"
-        rows.append({"round": "cold", **load_run(client, "bench", prompts, 1, args.max_tokens, pid)})
-        print(rows[-1], flush=True)
+        if args.cold:
+            rows.append({"round": "cold", **load_run(client, "bench", prompts, 1, args.max_tokens, pid)})
+        else:  # one request compiles and warms the kernels, unreported
+            load_run(client, "bench", prompts[:1], 1, args.max_tokens, pid)
+        print(rows[-1:], flush=True)
         for round_ in range(args.rounds):
             for clients in args.clients if round_ % 2 == 0 else list(reversed(args.clients)):
                 rows.append({"round": round_ + 1, **load_run(client, "bench", prompts, clients, args.max_tokens, pid)})
@@ -196,11 +211,12 @@ def main() -> int:
     lines = [
         f"# Serving benchmark ({today})",
         "",
-        f"Machine: {machine()}. ms-swift {installed_flavor().version}, transformers backend, CPU.",
+        f"Machine: {machine()}. ms-swift {installed_flavor().version}, transformers backend, {gpu_name() or 'CPU'}.",
         f"Model: {label}. {args.requests} requests per row, max_tokens {args.max_tokens}, temperature 0, "
         "profile infer.max_batch_size 16.",
         f"Command: `python bench/serve_bench.py {'--profile ' + args.profile + ' ' if args.profile else ''}"
-        f"--max-tokens {args.max_tokens} --requests {args.requests} --rounds {args.rounds}`",
+        f"--max-tokens {args.max_tokens} --requests {args.requests} --rounds {args.rounds} "
+        f"--clients {' '.join(map(str, args.clients))}{'' if args.cold else ' --no-cold'}`",
         "",
         f"`swiftkit deploy` start to ready: {ready_s:.1f} s.",
         "",

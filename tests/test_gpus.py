@@ -38,8 +38,9 @@ def test_wrong_index_and_small_card():
     with pytest.raises(SwiftkitError, match="asks for GPU 3.*--set gpu.device=0"):
         check_gpu(profiles.load("4090d", ["gpu.device=3"]).profile, "4090d", four)
     assert check_gpu(profiles.load("4090d").profile, "4090d", four) is None
-    small = check_gpu(profiles.load("h100").profile, "h100", four)
-    assert small is not None and "sized for 80 GB" in small
+    small = check_gpu(profiles.load("h100", ["gpu.memory_gb=80"]).profile, "h100", four)
+    assert small is not None and "gpu.memory_gb 80" in small and "fitted to the card" in small
+    assert check_gpu(profiles.load("h100").profile, "h100", four) is None  # memory_gb: auto fits any card
 
 
 def test_train_on_a_cpu_machine_stops_before_ms_swift(tmp_path):

@@ -252,7 +252,7 @@ def test_auto_batch_keeps_sixteen_a_step_and_fits_the_card(tmp_path, name, token
     fitted, _ = fit.apply(profile)
     found = vram.estimate(fitted)
     assert found is not None and profile.gpu is not None
-    assert found.gib <= profile.gpu.memory_gb * vram.FIT_FRACTION or choice.per_device == 1
+    assert found.gib <= profile.gpu.memory * vram.FIT_FRACTION or choice.per_device == 1
 
 
 @pytest.mark.parametrize(

@@ -81,3 +81,16 @@ def test_deploy_values_round_trip_through_ms_swift():
     assert (ns.infer_backend, ns.repetition_penalty, ns.temperature) == ("vllm", 1.1, 0.0)
     assert ns.system == lp.profile.system and ns.adapters == ["ck"]
     assert ns.external_plugins[-1].endswith("plugins/serve.py")
+
+
+def test_fa4_padding_free_round_trips_through_ms_swift():
+    """On a Hopper card with flash-attn-4 the fast profiles render FA4 with padding-free batches, and ms-swift 4.6
+    accepts both (its _check_padding_free allows padding_free only with a flash implementation)."""
+    from swiftkit.sizing.card import fit_card
+    from swiftkit.sizing.gpus import Gpu
+
+    for name in ("h100", "4090d-fast"):
+        p = fit_card(profiles.load(name).profile, [Gpu(0, "NVIDIA H200", 143771, 9.0)], installed=True).profile
+        ns, remaining = parse("sft", sft_command(p, installed_flavor()).argv[2:])
+        assert remaining == []
+        assert (ns.attn_impl, ns.padding_free) == ("flash_attention_4", True)

@@ -76,7 +76,7 @@ def _vram_note(profile: Profile) -> None:
     if found is None:
         click.echo("# predicted peak GPU memory: unknown (the model's shape is not known offline)", err=True)
         return
-    card = f"{profile.gpu.memory_gb:g} GB"
+    card = f"{profile.gpu.memory:g} GB"
     click.echo(f"# predicted peak GPU memory: {found.gib:.1f} GiB of {card} ({found.note})", err=True)
     problem = vram.warning(profile, found)
     if problem:
@@ -159,6 +159,7 @@ def train(
         click.echo(f"warning: {problem.line()}", err=True)
     for note in plan_.notes:
         click.echo(f"warning: {note}", err=True)
+    _notes(plan_)
     click.echo(plan_.command.display(), err=True)
     _stage("training: ms-swift starts, loads the model, then trains")
     started = training.start_train(plan_)
@@ -301,6 +302,8 @@ def _profile_ref(lp: LoadedProfile) -> str:
 
 
 def _notes(train_plan: TrainPlan) -> None:
+    for line in train_plan.batch.card:
+        click.echo(f"# {line}", err=True)
     click.echo(f"# {train_plan.batch.line()}", err=True)
     for entry in train_plan.data:
         if entry.write_to or entry.note:

@@ -8,7 +8,16 @@ from __future__ import annotations
 import re
 from typing import Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    field_validator,
+    model_validator,
+)
 
 _NO_DASH = re.compile(r"^[^-\s]")
 HUB_ID = re.compile(r"^(hf::|ms::)?[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*(:[A-Za-z0-9._-]+)?$")
@@ -98,6 +107,7 @@ class LoraSection(Section):
 
 AUTO = "auto"
 Auto = Literal["auto"]
+AUTO_OFFLINE_GB = 80.0  # gpu.memory_gb: auto with no card visible (plan on a laptop): an 80 GB card
 DeepSpeed = Literal["zero2", "zero3", "zero3_offload"]
 
 
@@ -140,8 +150,17 @@ class TrainSection(Section):
         description="Recompute activations to save memory (more compute per pass); 'auto': off when the fitted "
         "batch needs no more forward passes without it, else on (fewer, larger passes win on a GPU).",
     )
-    attn_impl: Optional[Literal["sdpa", "eager", "flash_attn", "flash_attention_2", "flash_attention_3"]] = Field(
-        None, description="Attention implementation; unset lets ms-swift choose."
+    attn_impl: Optional[
+        Literal["auto", "sdpa", "eager", "flash_attn", "flash_attention_2", "flash_attention_3", "flash_attention_4"]
+    ] = Field(
+        None,
+        description="Attention implementation; unset lets ms-swift choose (SDPA). 'auto': flash_attention_4 when "
+        "every card is Hopper or newer (sm90+) and flash-attn-4 is installed (swiftkit[hopper]), else unset.",
+    )
+    padding_free: Union[bool, Auto] = Field(
+        False,
+        description="Concatenate each batch's records instead of padding them to the longest (ms-swift "
+        "--padding_free; needs a flash attention implementation). 'auto': on when attn_impl is flash attention.",
     )
     save_steps: int = Field(50, gt=0, description="Save a checkpoint every N optimizer steps (and at the end).")
     eval_steps: int = Field(50, gt=0, description="Evaluate every N optimizer steps (needs a validation split).")
@@ -270,13 +289,23 @@ class GpuSection(Section):
         "one training process a GPU through ms-swift's torchrun launch (data parallel, or DeepSpeed). "
         "When given it replaces gpu.device.",
     )
-    memory_gb: float = Field(24, gt=0, description="Memory of each card in GB.")
+    memory_gb: Union[PositiveFloat, Auto] = Field(
+        24,
+        description="Memory of each card in GB that batches are fitted to, at most: a smaller visible card is fitted "
+        f"to its own memory. 'auto': the visible card's memory ({AUTO_OFFLINE_GB:g} when no card is visible, "
+        "e.g. planning on a laptop).",
+    )
 
     @model_validator(mode="after")
     def _one_or_several(self) -> GpuSection:
         if self.devices is not None and len(set(self.devices)) != len(self.devices):
             raise ValueError(f"gpu.devices {self.devices} names a card twice")
         return self
+
+    @property
+    def memory(self) -> float:
+        """The GB that batches are fitted to (``auto`` unresolved, as on a machine without the card)."""
+        return AUTO_OFFLINE_GB if self.memory_gb == AUTO else float(self.memory_gb)
 
     @property
     def indices(self) -> list[int]:

@@ -37,6 +37,7 @@ class BatchChoice:
     auto: bool
     note: str = ""
     checkpointing: Optional[bool] = None  # set when train.gradient_checkpointing was 'auto'
+    card: tuple[str, ...] = ()  # what the visible card decided (memory, attention) and why
 
     @property
     def effective(self) -> int:

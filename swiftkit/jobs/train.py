@@ -21,11 +21,12 @@ from swiftkit.data.lint import LintSettings
 from swiftkit.data.prepare import PreparedEntry, has_placeholders
 from swiftkit.data.resolve import BatchChoice, ResolvedRun, assemble_run
 from swiftkit.errors import SwiftkitError
+from swiftkit.fsutil import shown_path
 from swiftkit.layout import next_run_dir, node_folder
 from swiftkit.model.locate import ensure_model, model_path, needs_conversion
 from swiftkit.model.remote_code import refuse_shipped_code
 from swiftkit.runs import checkpoints
-from swiftkit.sizing import fit
+from swiftkit.sizing import card, fit
 from swiftkit.swift.render import Command, render_sft
 from swiftkit.swift.version import SwiftFlavor
 
@@ -188,9 +189,43 @@ def prepare_train(
         plan = plan_train(lp, flavor, now, resume, resume_from, slurm)
     report = check_data(plan.run)
     refuse_on_errors(report)
+    for note in compile_notes(plan.run.profile):
+        stage(note)
     plan.warnings = report.warnings
     plan.notes = [gpu_warning] if gpu_warning else []
     return plan
+
+
+def _empty(folder: Path) -> bool:
+    try:
+        return not any(folder.iterdir())
+    except OSError:  # missing or unreadable: nothing cached there
+        return True
+
+
+def compile_notes(profile: Profile, env: Optional[dict[str, str]] = None) -> list[str]:
+    """First-run kernel compilation this run will pay, announced before ms-swift starts: Triton compiles Liger's
+    kernels once per machine and shape (about 30 s more on the first run, bench/results), FlashAttention-4's
+    CuTe DSL compiles its kernels once per shape into its own cache."""
+    import getpass
+    import os
+    import tempfile
+
+    env = dict(os.environ) if env is None else env
+    notes = []
+    if profile.gpu is not None and profile.train.use_liger_kernel:
+        triton = Path(env.get("TRITON_CACHE_DIR") or Path(env.get("HOME", "~")).expanduser() / ".triton" / "cache")
+        if _empty(triton):
+            notes.append(
+                f"first Liger run on this machine ({shown_path(str(triton))} is empty): Triton compiles its kernels "
+                "once, about 30 s more than later runs"
+            )
+    if profile.gpu is not None and profile.train.attn_impl == card.FA4:
+        default = Path(tempfile.gettempdir()) / getpass.getuser() / "flash_attention_cute_dsl_cache"
+        fa4 = Path(env.get(card.FA4_CACHE_DIR) or default)
+        if _empty(fa4):
+            notes.append(f"first FlashAttention-4 run here: its kernels compile once into {shown_path(str(fa4))}")
+    return notes
 
 
 def lint_settings(p: Profile, role: str, model: Optional[str] = None) -> LintSettings:

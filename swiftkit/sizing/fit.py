@@ -22,6 +22,8 @@ from swiftkit.config.schema import AUTO, Profile
 from swiftkit.data.resolve import BatchChoice
 from swiftkit.errors import SwiftkitError
 from swiftkit.sizing import vram
+from swiftkit.sizing.card import fit_card
+from swiftkit.sizing.gpus import Gpu
 from swiftkit.sizing.shapes import shape_of
 
 CPU_MAX_BATCH = 8  # no card to fit: the largest per-process batch chosen on the CPU
@@ -46,12 +48,12 @@ def _largest_fitting(profile: Profile, candidates: list[int]) -> tuple[int, str]
     if shape_of(profile) is None:
         return 1, "the model's shape is unknown offline, so the smallest batch"
     seq_len, length_note = vram.sequence_tokens(profile)
-    budget = profile.gpu.memory_gb * vram.FIT_FRACTION
+    budget = profile.gpu.memory * vram.FIT_FRACTION
     for batch in candidates:
         found = vram.estimate(profile, seq_len=seq_len, batch=batch)
         assert found is not None
         if found.gib <= budget:
-            return batch, f"auto: predicted {found.gib:.1f} GiB of {profile.gpu.memory_gb:g} GB for {length_note}"
+            return batch, f"auto: predicted {found.gib:.1f} GiB of {profile.gpu.memory:g} GB for {length_note}"
     return candidates[-1], f"auto: even batch {candidates[-1]} is predicted over the card for {length_note}"
 
 
@@ -62,7 +64,7 @@ def _with_checkpointing(profile: Profile, value: bool) -> Profile:
 def _fits(profile: Profile, batch: int) -> bool:
     assert profile.gpu is not None
     found = vram.estimate(profile, batch=batch)
-    return found is not None and found.gib <= profile.gpu.memory_gb * vram.FIT_FRACTION
+    return found is not None and found.gib <= profile.gpu.memory * vram.FIT_FRACTION
 
 
 def choose(profile: Profile) -> BatchChoice:
@@ -118,9 +120,14 @@ def _choose_batch(profile: Profile) -> BatchChoice:
     return BatchChoice(chosen, share // chosen, world, auto=True, note=note)
 
 
-def apply(profile: Profile, choice: Optional[BatchChoice] = None) -> tuple[Profile, BatchChoice]:
-    """The profile with concrete batch numbers (a copy when anything was 'auto'), and the choice."""
-    choice = choice or choose(profile)
+def apply(
+    profile: Profile, choice: Optional[BatchChoice] = None, gpus: Optional[list[Gpu]] = None
+) -> tuple[Profile, BatchChoice]:
+    """The profile fitted to the visible card (:mod:`card`: memory, attention, padding) with concrete batch numbers
+    (a copy when anything was 'auto'), and the choice. ``gpus``: what nvidia-smi shows (tests pass fakes)."""
+    carded = fit_card(profile, gpus)
+    profile = carded.profile
+    choice = replace(choice or choose(profile), card=tuple(carded.notes))
     t = profile.train
     update: dict[str, object] = {}
     if t.per_device_train_batch_size == AUTO or t.gradient_accumulation_steps == AUTO:

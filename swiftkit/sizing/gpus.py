@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Optional
 
-from swiftkit.config.schema import Profile
+from swiftkit.config.schema import AUTO, Profile
 from swiftkit.errors import SwiftkitError
 
 
@@ -22,6 +22,7 @@ class Gpu:
     index: int
     name: str
     memory_mib: int
+    compute_cap: Optional[float] = None  # e.g. 9.0 for Hopper; None when nvidia-smi does not report it
 
     @property
     def memory_gb(self) -> float:
@@ -33,21 +34,37 @@ def visible_gpus() -> Optional[list[Gpu]]:
     smi = shutil.which("nvidia-smi")
     if smi is None:
         return None
-    try:
-        out = subprocess.run(
-            [smi, "--query-gpu=index,name,memory.total", "--format=csv,noheader,nounits"],
-            capture_output=True,
-            text=True,
-            timeout=20,
-            check=True,
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
+    out = None
+    for fields in ("index,name,memory.total,compute_cap", "index,name,memory.total"):  # old drivers lack compute_cap
+        try:
+            out = subprocess.run(
+                [smi, f"--query-gpu={fields}", "--format=csv,noheader,nounits"],
+                capture_output=True,
+                text=True,
+                timeout=20,
+                check=True,
+            ).stdout
+            break
+        except (OSError, subprocess.SubprocessError):
+            continue
+    if out is None:
         return None
+    return parse_gpus(out)
+
+
+def parse_gpus(out: str) -> list[Gpu]:
+    """``nvidia-smi --query-gpu=index,name,memory.total[,compute_cap]`` CSV lines."""
     gpus = []
     for line in out.splitlines():
         parts = [p.strip() for p in line.split(",")]
-        if len(parts) == 3 and parts[0].isdigit() and parts[2].isdigit():
-            gpus.append(Gpu(int(parts[0]), parts[1], int(parts[2])))
+        if len(parts) in (3, 4) and parts[0].isdigit() and parts[2].isdigit():
+            cap = None
+            if len(parts) == 4:
+                try:
+                    cap = float(parts[3])
+                except ValueError:
+                    cap = None
+            gpus.append(Gpu(int(parts[0]), parts[1], int(parts[2]), cap))
     return gpus
 
 
@@ -72,12 +89,13 @@ def check_gpu(profile: Profile, profile_ref: str, gpus: Optional[list[Gpu]] = No
             f"profile {profile_ref} asks for GPU {', '.join(map(str, missing))}, but this machine has GPU(s) {have}; "
             f"set gpu.device or gpu.devices (e.g. --set gpu.device={found[0].index})."
         )
-    small = [by_index[i] for i in wanted if by_index[i].memory_gb + 0.5 < profile.gpu.memory_gb]
-    if small:
+    small = [by_index[i] for i in wanted if by_index[i].memory_gb + 0.5 < profile.gpu.memory]
+    if small and profile.gpu.memory_gb != AUTO:
         card = small[0]
         return (
-            f"GPU {card.index} ({card.name}) has {card.memory_gb:.0f} GB but the profile is sized for "
-            f"{profile.gpu.memory_gb:g} GB: it may run out of memory ('swiftkit plan sft' shows the estimate)."
+            f"GPU {card.index} ({card.name}) has {card.memory_gb:.0f} GB, less than the profile's "
+            f"gpu.memory_gb {profile.gpu.memory:g}: 'auto' batches are fitted to the card; fixed ones may run out "
+            "of memory ('swiftkit plan sft' shows the estimate)."
         )
     return None
 
@@ -87,17 +105,26 @@ OPTIONAL_PACKAGES = (
     ("train.use_liger_kernel", "liger_kernel", "pip install 'swiftkit[gpu]' (or liger-kernel)"),
     ("train.deepspeed", "deepspeed", "pip install deepspeed"),
     ("quant", "bitsandbytes", "pip install bitsandbytes"),
+    ("train.attn_impl", "flash_attn", "pip install 'swiftkit[hopper]' (flash-attn-4)"),
 )
+
+
+OFF = {"train.use_liger_kernel": "false", "train.attn_impl": "auto"}
 
 
 def check_packages(profile: Profile, find: Callable[[str], object] = importlib.util.find_spec) -> None:
     """Refuse, before any model loads, a profile whose settings need a package this Python lacks (ms-swift would
     fail minutes later, after loading the model). ``find_spec`` locates a package without importing it."""
     t = profile.train
-    wanted = {"train.use_liger_kernel": t.use_liger_kernel, "train.deepspeed": t.deepspeed, "quant": profile.quant}
+    wanted = {
+        "train.use_liger_kernel": t.use_liger_kernel,
+        "train.deepspeed": t.deepspeed,
+        "quant": profile.quant,
+        "train.attn_impl": t.attn_impl == "flash_attention_4",
+    }
     missing = [(setting, module, how) for setting, module, how in OPTIONAL_PACKAGES if wanted[setting]]
     missing = [m for m in missing if find(m[1]) is None]
     if missing:
         parts = [f"{setting} needs the '{module}' package: {how}" for setting, module, how in missing]
-        off = " ".join(f"--set {s}={'false' if s.endswith('kernel') else 'null'}" for s, _, _ in missing)
+        off = " ".join(f"--set {s}={OFF.get(s, 'null')}" for s, _, _ in missing)
         raise SwiftkitError(f"{'; '.join(parts)}. Or turn it off: {off}.")

@@ -245,7 +245,7 @@ def estimate(profile: Profile, seq_len: Optional[int] = None, batch: Optional[in
 
 def warning(profile: Profile, estimate: Estimate) -> Optional[str]:
     """A message with the next step when the predicted peak exceeds the profile's card, else None."""
-    if profile.gpu is None or estimate.gib <= profile.gpu.memory_gb:
+    if profile.gpu is None or estimate.gib <= profile.gpu.memory:
         return None
     t = profile.train
     fixes = []
@@ -261,6 +261,6 @@ def warning(profile: Profile, estimate: Estimate) -> Optional[str]:
         fixes.append("--set train.use_liger_kernel=true (needs 'pip install liger-kernel')")
     fixes.append("a lower train.max_length (longer records are dropped)")
     return (
-        f"predicted peak GPU memory {estimate.gib:.1f} GiB exceeds this profile's {profile.gpu.memory_gb:g} GB card "
+        f"predicted peak GPU memory {estimate.gib:.1f} GiB exceeds this profile's {profile.gpu.memory:g} GB card "
         f"({estimate.note}). To fit, try: " + "; or ".join(fixes) + "."
     )

@@ -19,6 +19,7 @@ from swiftkit.errors import SwiftkitError
 from swiftkit.fsutil import shown_path
 from swiftkit.layout import is_merged, partial_merged_path
 from swiftkit.model.locate import is_local_path, model_path
+from swiftkit.sizing.card import FA4, FA4_CACHE_ON
 from swiftkit.swift.version import SwiftFlavor
 
 
@@ -112,6 +113,10 @@ def launch_environment(profile: Profile) -> dict[str, str]:
         # Batches of varying length fragment PyTorch's caching allocator: on the mixed identity + Alpaca job one
         # H200 peaked at 77.9 GiB without this and 68.0 GiB with it (bench/results). A user's own setting wins.
         env[ALLOC_CONF] = "expandable_segments:True"
+    if profile.gpu is not None and profile.train.attn_impl == FA4 and FA4_CACHE_ON not in os.environ:
+        # FlashAttention-4 compiles its CuTe kernels in every process unless told to keep them on disk: the
+        # second run of a shape then starts without compiling. A user's own setting wins.
+        env[FA4_CACHE_ON] = "1"
     launch = profile.launch
     if profile.gpus_per_node > 1 or launch.nnodes > 1:
         env["NPROC_PER_NODE"] = str(profile.gpus_per_node)
@@ -154,6 +159,7 @@ OWNED: dict[str, str] = {
     "max_length": "train.max_length",
     "gradient_checkpointing": "train.gradient_checkpointing",
     "attn_impl": "train.attn_impl",
+    "padding_free": "train.padding_free",
     "eval_steps": "train.eval_steps",
     "save_steps": "train.save_steps",
     "save_total_limit": "train.save_total_limit",
@@ -249,7 +255,11 @@ def render_sft(run: ResolvedRun, flavor: SwiftFlavor) -> Command:
     if not isinstance(t.gradient_checkpointing, bool):  # fit.apply resolves 'auto' before any command is built
         raise SwiftkitError("train.gradient_checkpointing 'auto' was not resolved; report this as a swiftkit bug.")
     b.add("--gradient_checkpointing", t.gradient_checkpointing)
+    if t.attn_impl == AUTO or not isinstance(t.padding_free, bool):  # card.fit_card resolves both first
+        raise SwiftkitError("train.attn_impl/padding_free 'auto' was not resolved; report this as a swiftkit bug.")
     b.add("--attn_impl", t.attn_impl)
+    if t.padding_free:  # only when on, so profiles that leave it off render as before
+        b.add("--padding_free", True)
     b.add("--eval_steps", t.eval_steps)
     b.add("--save_steps", t.save_steps)
     b.add("--save_total_limit", t.save_total_limit)
