@@ -46,7 +46,10 @@ def test_every_tensor_and_the_identity_metadata_are_in_the_file(model: Path, qua
     assert fields["tokenizer.ggml.model"] == "gpt2" and fields["tokenizer.ggml.pre"] == "gpt-2"
     assert fields["tokenizer.ggml.eos_token_id"] == config["eos_token_id"]
     assert fields["tokenizer.ggml.padding_token_id"] == config["pad_token_id"]
-    assert len(fields["tokenizer.ggml.merges"]) > 40000 and "<|im_end|>" in reader.fields["tokenizer.ggml.tokens"].contents()
+    assert (
+        len(fields["tokenizer.ggml.merges"]) > 40000
+        and "<|im_end|>" in reader.fields["tokenizer.ggml.tokens"].contents()
+    )
     assert fields[f"{arch}.block_count"] == 2 and fields[f"{arch}.attention.head_count_kv"] == 2
 
     names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA if arch == "llama" else gguf.MODEL_ARCH.QWEN2, 2)
@@ -91,9 +94,12 @@ def test_transformers_gguf_loader_answers_as_the_merged_model(model: Path):
     from_gguf = AutoTokenizer.from_pretrained(str(model), gguf_file="x-f16.gguf")
     text = ct.render(SYSTEM_TEMPLATE, [{"role": "user", "content": "你是谁？ 12345"}])
     assert from_gguf(text, add_special_tokens=False).input_ids == tokenizer(text, add_special_tokens=False).input_ids
-    expected = _greedy(merged, tokenizer, SYSTEM_TEMPLATE)
-    assert len({tuple(a) for a in expected}) > 1  # the prompts give different answers: the check can fail
-    assert _greedy(loaded, tokenizer, SYSTEM_TEMPLATE) == expected
+    assert _greedy(loaded, tokenizer, SYSTEM_TEMPLATE) == _greedy(merged, tokenizer, SYSTEM_TEMPLATE)
+    # a random tiny model may answer every prompt alike, so the next-token scores are compared too: a tensor
+    # mapped, permuted or biased wrongly moves them by far more than f16 rounding (measured 3e-4 of 1.0)
+    ids = torch.tensor([tokenizer(text, add_special_tokens=False).input_ids])
+    with torch.no_grad():
+        assert torch.allclose(loaded(ids).logits, merged(ids).logits, atol=5e-3)
 
 
 def _pre(*steps: dict) -> dict:

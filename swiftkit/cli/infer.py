@@ -80,7 +80,7 @@ def infer(
     type=click.Choice(["hf", "gguf"]),
     default="hf",
     show_default=True,
-    help="hf: the merged Hugging Face folder; gguf: also one .gguf file (llama.cpp, Ollama, LM Studio) and a Modelfile.",
+    help="hf: the merged Hugging Face folder; gguf: also one .gguf file (llama.cpp, Ollama, LM Studio), a Modelfile.",
 )
 @click.option(
     "--quant",

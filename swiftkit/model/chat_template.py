@@ -26,7 +26,8 @@ SENTINEL = "swiftkit-probe-system"
 # ChatML with no system prompt of its own (ms-swift's ``chatml`` template): what a ChatML model trained with no system
 # prompt gets instead of a template that would add its maker's
 CHATML = (
-    r"{%- for message in messages -%}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
+    r"{%- for message in messages -%}"
+    r"{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
     r"{%- endfor -%}{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\n' }}{%- endif -%}"
 )
 BEGIN = "{#- swiftkit: the system prompt training used is the default -#}\n"
@@ -178,7 +179,9 @@ def align(folder: Path, system: Optional[str]) -> Alignment:
         )
     if system is None and is_chatml(template, tokens):
         _write(folder, CHATML, config)
-        return Alignment(True, before, None, f"chat template default system prompt {before!r} removed (training used none)")
+        return Alignment(
+            True, before, None, f"chat template default system prompt {before!r} removed (training used none)"
+        )
     if system is None:
         return Alignment(
             False,
