@@ -98,7 +98,7 @@ def export_(
     write it as one GGUF file with the identity inside, and an Ollama Modelfile beside it.
 
     \b
-    Examples:
+    Example:
       swiftkit export --profile cpu-demo
       swiftkit export --profile cpu-demo --format gguf --quant q8_0
     """
