@@ -95,17 +95,28 @@ def vocabulary(folder: Path, vocab_size: int) -> tuple[list[str], list[int], str
     model = tokenizer.get("model") or {}
     if model.get("type") != "BPE":
         raise SwiftkitError(f"GGUF export needs a BPE tokenizer; {path} has {model.get('type')!r}.")
-    by_id: dict[int, tuple[str, int]] = {i: (t, gguf.TokenType.NORMAL) for t, i in model["vocab"].items()}
+    by_id: dict[int, tuple[str, int]] = {i: (t, int(gguf.TokenType.NORMAL)) for t, i in model["vocab"].items()}
     for added in tokenizer.get("added_tokens", []):
         kind = gguf.TokenType.CONTROL if added.get("special") else gguf.TokenType.USER_DEFINED
-        by_id[added["id"]] = (added["content"], kind)
+        by_id[added["id"]] = (added["content"], int(kind))
     size = max(vocab_size, max(by_id) + 1)
     tokens, types = [], []
     for i in range(size):
-        text, kind = by_id.get(i, (f"[PAD{i}]", gguf.TokenType.UNUSED))
+        text, token_type = by_id.get(i, (f"[PAD{i}]", int(gguf.TokenType.UNUSED)))
         tokens.append(text)
-        types.append(int(kind))
+        types.append(token_type)
     return tokens, types, pre_tokenizer(tokenizer)
+
+
+def adds_bos(folder: Path) -> bool:
+    """Whether the Hugging Face tokenizer puts a special token before the text (Llama 3's begin_of_text does;
+    SmolLM2's and Qwen2's add nothing)."""
+    try:
+        post = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8")).get("post_processor") or {}
+    except (OSError, ValueError):
+        return False
+    single = post.get("single") if isinstance(post, dict) else None
+    return bool(single) and "SpecialToken" in json.dumps(single[0])
 
 
 def _permute(weight: Any, heads: int) -> Any:
@@ -228,9 +239,11 @@ def write(
     writer.add_token_types(types)
     special = gguf.SpecialVocab(folder, load_merges=True, n_vocab=len(tokens))
     special.chat_template = chat_template
+    if "bos" not in special.add_special_token:  # as the tokenizer's post-processor does (llama.cpp guesses otherwise)
+        special.add_special_token["bos"] = adds_bos(folder)
     special.add_to_gguf(writer, quiet=True)
 
-    shapes: dict[str, tuple[tuple[int, ...], Any]] = {}
+    shapes: dict[str, tuple[int, ...]] = {}
     from safetensors import safe_open
 
     for file in sorted(folder.glob("*.safetensors")):
@@ -254,16 +267,16 @@ def write(
     wanted = dict(plan)
     done = 0
     for hf_name, data in _weights(folder):
-        new = wanted.get(hf_name)
-        if new is None:
+        gguf_name = wanted.get(hf_name)
+        if gguf_name is None:
             continue
         if kind == "llama" and hf_name.endswith("self_attn.q_proj.weight"):
             data = _permute(data, heads)
         elif kind == "llama" and hf_name.endswith("self_attn.k_proj.weight"):
             data = _permute(data, kv_heads)
-        writer.write_tensor_data(_convert(data, _target(quant, new, tuple(data.shape))))
+        writer.write_tensor_data(_convert(data, _target(quant, gguf_name, tuple(data.shape))))
         done += 1
         if progress is not None:
-            progress(done, len(plan), new)
+            progress(done, len(plan), gguf_name)
     writer.close()
     return Written(out, len(plan), kind)
