@@ -46,6 +46,7 @@ def test_every_tensor_and_the_identity_metadata_are_in_the_file(model: Path, qua
     assert fields["tokenizer.ggml.model"] == "gpt2" and fields["tokenizer.ggml.pre"] == "gpt-2"
     assert fields["tokenizer.ggml.eos_token_id"] == config["eos_token_id"]
     assert fields["tokenizer.ggml.padding_token_id"] == config["pad_token_id"]
+    assert fields["tokenizer.ggml.add_bos_token"] is False  # as the tokenizer (and ms-swift's chatml) does
     assert (
         len(fields["tokenizer.ggml.merges"]) > 40000
         and "<|im_end|>" in reader.fields["tokenizer.ggml.tokens"].contents()
