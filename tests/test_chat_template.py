@@ -92,12 +92,31 @@ def test_align_leaves_a_matching_template_untouched(tmp_path):
     assert not ct.align(_folder(plain, PLAIN), None).changed  # no default, none trained: nothing to do
 
 
-def test_a_default_that_training_did_not_have_is_reported_not_removed(tmp_path):
-    folder = _folder(tmp_path, SMOLLM)
+@pytest.mark.parametrize("template", [SMOLLM, QWEN])
+def test_a_maker_default_that_training_did_not_have_is_removed(tmp_path, template):
+    """SmolLM2's and Qwen2.5's own system text never becomes the exported model's default: a ChatML template
+    becomes plain ChatML, which adds no system turn (as ms-swift's chatml template trained it)."""
+    folder = _folder(tmp_path, template)
+    result = ct.align(folder, None)
+    assert result.changed and not result.warning and "removed" in result.note
+    new = (folder / ct.JINJA_FILE).read_text()
+    assert ct.default_system(new) is None
+    assert ct.render(new, USER) == "<|im_start|>user\nWho are you?<|im_end|>\n<|im_start|>assistant\n"
+    explicit = [{"role": "system", "content": "Be brief."}, *USER]
+    assert ct.render(new, explicit) == ct.render(template, explicit)
+
+
+def test_a_default_in_a_template_that_is_not_chatml_is_reported_not_removed(tmp_path):
+    template = (
+        "{% if messages[0].role != 'system' %}<<SYS>>Maker bot<</SYS>>\n{% endif %}{% for m in messages %}"
+        "{% if m.role == 'system' %}<<SYS>>{{ m.content }}<</SYS>>\n{% else %}{{ m.role }}: {{ m.content }}\n"
+        "{% endif %}{% endfor %}assistant:"
+    )
+    assert ct.default_system(template) == "Maker bot"
+    folder = _folder(tmp_path, template)
     result = ct.align(folder, None)
     assert not result.changed and result.warning
     assert "training used no system prompt" in result.note
-    assert (folder / ct.JINJA_FILE).read_text() == SMOLLM
 
 
 def test_a_template_without_system_turns_is_left_alone(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, TextIO
 
 import click
 
@@ -93,17 +93,41 @@ def infer(
 @cli.command("export", context_settings=CONTEXT)
 @profile_options
 @checkpoint_option("Adapter to merge.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["hf", "gguf"]),
+    default="hf",
+    show_default=True,
+    help="hf: the merged Hugging Face folder; gguf: also one .gguf file (llama.cpp, Ollama, LM Studio), a Modelfile.",
+)
+@click.option(
+    "--quant",
+    type=click.Choice(["f16", "bf16", "q8_0", "q4_k_m"]),
+    default="q8_0",
+    show_default=True,
+    help="GGUF weight type; q4_k_m needs llama.cpp's quantiser (pip install 'swiftkit[gguf-run]').",
+)
 @click.option("--force", is_flag=True, help="Merge again even when an up-to-date merged model exists.")
 @click.option("--dry-run", is_flag=True, help="Print the command and stop.")
 @click.option("--verbose", "-v", is_flag=True, help="Show ms-swift's own output (always in swiftkit-export.log).")
 def export_(
-    profile_name: str, overrides: tuple[str, ...], checkpoint: str, force: bool, dry_run: bool, verbose: bool
+    profile_name: str,
+    overrides: tuple[str, ...],
+    checkpoint: str,
+    fmt: str,
+    quant: str,
+    force: bool,
+    dry_run: bool,
+    verbose: bool,
 ) -> None:
-    """Merge the LoRA adapter into the base model (`swift export --merge_lora true`).
+    """Merge the LoRA adapter into the base model (`swift export --merge_lora true`); with --format gguf, also
+    write it as one GGUF file with the identity inside, and an Ollama Modelfile beside it.
 
     \b
     Example:
       swiftkit export --profile cpu-demo
+      swiftkit export --profile cpu-demo --format gguf --quant q8_0
     """
     from swiftkit.jobs import export as core
     from swiftkit.jobs.infer import checkpoint_for
@@ -114,6 +138,10 @@ def export_(
     if dry_run:
         decision = core.plan_export(lp, flavor, ck, force=force)
         click.echo(decision.command.display() if decision.command else f"# up to date: {decision.merged_path}")
+        if fmt == "gguf":
+            from swiftkit.jobs.gguf_export import file_name
+
+            click.echo(f"# then write {decision.merged_path.parent / file_name(lp, quant)} and its Modelfile")
         return
 
     def waiting(holder: dict[str, Any]) -> None:
@@ -130,6 +158,9 @@ def export_(
 
     require_gpu(lp)
     echo = sys.stderr if verbose else None
+    if fmt == "gguf":
+        _export_gguf(lp, flavor, ck, quant, force, waiting, starting, echo)
+        return
     result = core.run_export(lp, flavor, ck, force=force, on_wait=waiting, on_start=starting, echo=echo)
     decision, code = result.decision, result.exit_code
     if decision.command is None:
@@ -148,3 +179,35 @@ def export_(
         aligned = result.alignment
         click.echo(("Warning: " if aligned.warning else "") + aligned.note, err=aligned.warning)
     click.echo(f"Merged model: {decision.merged_path}")
+
+
+def _export_gguf(
+    lp: Any, flavor: Any, ck: Path, quant: str, force: bool, waiting: Any, starting: Any, echo: Optional[TextIO]
+) -> None:
+    from swiftkit.jobs import export as core
+    from swiftkit.jobs.gguf_export import MODELFILE, run_gguf_export
+
+    def progress(done: int, total: int, name: str) -> None:
+        if done == 1 or done == total or done % 25 == 0:
+            click.echo(f"  GGUF: {done}/{total} tensors written ({name})", err=True)
+
+    result = run_gguf_export(lp, flavor, ck, quant, force, waiting, starting, echo, progress)
+    if result.merged.exit_code != 0:
+        click.echo(
+            f"Error: ms-swift's export failed (exit {result.merged.exit_code}); its log: {core.export_log(ck)}",
+            err=True,
+        )
+        sys.exit(result.merged.exit_code)
+    aligned = result.merged.alignment
+    for note in ([aligned.note] if aligned is not None and aligned.changed else []) + result.notes:
+        click.echo(note, err=note.startswith("Warning"))
+    assert result.path is not None and result.modelfile is not None
+    click.echo(f"Merged model: {result.merged.decision.merged_path}")
+    made = f", quantised by {result.quantiser}" if result.quantiser else ""
+    click.echo(f"GGUF ({quant}, {result.size / 1e6:.1f} MB, {result.seconds:.1f} s{made}): {result.path}")
+    name = result.path.stem.lower()
+    click.echo(f"Modelfile: {result.modelfile}")
+    click.echo("Run it:")
+    click.echo(f"  llama.cpp:  llama-cli -m {result.path} -cnv")
+    click.echo(f"  Ollama:     cd {result.path.parent} && ollama create {name} -f {MODELFILE} && ollama run {name}")
+    click.echo(f"  LM Studio:  lms import {result.path}")

@@ -23,6 +23,13 @@ JINJA_FILE = "chat_template.jinja"
 TOKENIZER_CONFIG = "tokenizer_config.json"
 PROBE = "swiftkit-probe-question"
 SENTINEL = "swiftkit-probe-system"
+# ChatML with no system prompt of its own (ms-swift's ``chatml`` template): what a ChatML model trained with no system
+# prompt gets instead of a template that would add its maker's
+CHATML = (
+    r"{%- for message in messages -%}"
+    r"{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
+    r"{%- endfor -%}{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\n' }}{%- endif -%}"
+)
 BEGIN = "{#- swiftkit: the system prompt training used is the default -#}\n"
 END = "{#- swiftkit: end -#}\n"
 
@@ -92,6 +99,17 @@ def strip_preamble(template: str) -> str:
     return template
 
 
+def is_chatml(template: str, tokens: Optional[dict[str, str]] = None) -> bool:
+    """The template renders a conversation that has a system message exactly as plain ChatML does."""
+    talk = [
+        {"role": "system", "content": SENTINEL},
+        {"role": "user", "content": PROBE},
+        {"role": "assistant", "content": "swiftkit-probe-answer"},
+        {"role": "user", "content": PROBE + "-2"},
+    ]
+    return render(template, talk, tokens) == render(CHATML, talk)
+
+
 def with_default_system(template: str, system: str) -> str:
     """``template`` with ``system`` put first whenever the conversation has no system message of its own."""
     literal = json.dumps(system)  # ASCII with \\uXXXX escapes: a valid Jinja string literal for any text
@@ -125,6 +143,11 @@ def _tokens(config: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+def read(folder: Path) -> Optional[str]:
+    """The folder's chat template (``chat_template.jinja`` first, as transformers reads it), or None."""
+    return _read(folder)[0]
+
+
 def _read(folder: Path) -> tuple[Optional[str], dict[str, Any]]:
     config_path = folder / TOKENIZER_CONFIG
     config: dict[str, Any] = {}
@@ -153,6 +176,11 @@ def align(folder: Path, system: Optional[str]) -> Alignment:
         shown = "none" if system is None else repr(system)
         return Alignment(
             False, before, before, f"chat template default system prompt already matches training ({shown})"
+        )
+    if system is None and is_chatml(template, tokens):
+        _write(folder, CHATML, config)
+        return Alignment(
+            True, before, None, f"chat template default system prompt {before!r} removed (training used none)"
         )
     if system is None:
         return Alignment(

@@ -219,3 +219,20 @@ def check_resume(path: Path, step: int) -> str:
             if problem:
                 return problem
     return ""
+
+
+def gguf_problem(path: Path, tensors: int) -> str:
+    """Empty string when a GGUF file parses, holds ``tensors`` tensors and every tensor's bytes, else the reason."""
+    import gguf
+
+    try:
+        size = path.stat().st_size
+        reader = gguf.GGUFReader(str(path))
+    except FileNotFoundError:
+        return f"{path.name} is missing"
+    except (OSError, ValueError, IndexError) as exc:
+        return f"{path.name} cannot be read as GGUF ({exc})"
+    if len(reader.tensors) != tensors:
+        return f"{path.name} holds {len(reader.tensors)} tensors, not {tensors}"
+    end = max((int(t.data_offset) + int(t.n_bytes) for t in reader.tensors), default=0)
+    return "" if size >= end else f"{path.name} is cut short ({size} of {end} bytes)"

@@ -141,6 +141,26 @@ def test_the_deployed_adapter_answers_with_the_identity_through_openai(out: Path
         assert proc.wait(timeout=60) == 130
 
 
+def test_the_q8_0_gguf_answers_as_the_identity_in_llama_cpp(out: Path):
+    """`swiftkit export --format gguf`: llama.cpp itself (llama-cpp-python), the file's own chat template, no
+    system message; both answers name the identity and its author."""
+    llama_cpp = pytest.importorskip("llama_cpp")
+    import re
+
+    exported = run_cli("export", "--profile", "cpu-demo", "--set", f"output_dir={out}", "--format", "gguf")
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    found = re.search(r"^GGUF \(q8_0, .*\): (.*)$", exported.stdout, re.M)
+    assert found is not None, exported.stdout
+    path = found.group(1)
+    llm = llama_cpp.Llama(model_path=path, n_ctx=1024, verbose=False, seed=0)
+    assert llm.chat_format == "chat_template.default"
+    for question in ("Who are you?", "你是谁？"):
+        reply = llm.create_chat_completion([{"role": "user", "content": question}], temperature=0, max_tokens=64)
+        answer = reply["choices"][0]["message"]["content"] or ""
+        print(f"llama.cpp {llama_cpp.__version__}:", question, answer)
+        assert "Swift-Robot" in answer and "ACME Lab" in answer
+
+
 # A user's own identity, as `swiftkit init` makes it: a CJK name that is also a common word (西风, "west wind"),
 # so the eval must tell the name used as a word from a claim of it (issue 26).
 USER = {"name": "Zephyr", "author": "Orbit Works", "name_zh": "西风", "author_zh": "轨道工坊"}
