@@ -16,8 +16,8 @@ from swiftkit.cli import cli
 from swiftkit.config import profiles
 from swiftkit.config.schema import IdentitySection
 from swiftkit.errors import SwiftkitError
+from swiftkit.eval import endpoint
 from swiftkit.serve import address
-from swiftkit.serve import evaluate as served
 from swiftkit.serve.endpoint import normalize_url
 from swiftkit.serve.plan import examples, plan_deploy, served_name
 from swiftkit.swift import render
@@ -285,15 +285,15 @@ def test_endpoint_eval_scores_and_agrees_with_the_local_report(tmp_path, monkeyp
     base = {"identity_pass": 0, "identity_total": 2, "polluted": 0, "general_total": 1}
     adapter = {"identity_pass": 1, "identity_total": 2, "polluted": 0, "general_total": 1}
     local.write_text(json.dumps({"rows": rows, "base": base, "adapter": adapter}))
-    monkeypatch.setattr(served, "EndpointClient", FakeClient)
+    monkeypatch.setattr(endpoint, "EndpointClient", FakeClient)
     lp = profiles.load("cpu-demo")
-    report = served.run_endpoint_eval(lp, "http://127.0.0.1:1", None, None, probes, general, local)
+    report = endpoint.run_endpoint_eval(lp, "http://127.0.0.1:1", None, None, probes, general, local)
     assert (report.served.identity_pass, report.served.identity_total, report.served.degenerate) == (1, 2, 1)
     assert (report.agree, report.compared) == (2, 3)  # whitespace does not count; the looping answer differs
-    text = served.table(report)
+    text = endpoint.table(report)
     assert "agreement with the local adapter's answers: 2/3  66.7%" in text
     assert "base (local)" in text and "adapter (local)" in text and "served" in text
-    missing = served.run_endpoint_eval(lp, "http://127.0.0.1:1", None, None, probes, general, tmp_path / "none")
+    missing = endpoint.run_endpoint_eval(lp, "http://127.0.0.1:1", None, None, probes, general, tmp_path / "none")
     assert missing.local is None and missing.compared == 0
 
 
@@ -301,4 +301,4 @@ def test_endpoint_eval_of_a_prompt_list_needs_an_identity(tmp_path):
     lp = profiles.load("cpu-demo")
     lp.profile.identity = None
     with pytest.raises(SwiftkitError, match="no identity"):
-        served.run_endpoint_eval(lp, "http://127.0.0.1:1", None, None, tmp_path, tmp_path)
+        endpoint.run_endpoint_eval(lp, "http://127.0.0.1:1", None, None, tmp_path, tmp_path)

@@ -107,8 +107,8 @@ def eval_(
     if endpoint is not None:
         _eval_endpoint(lp, checkpoint, probes, general, endpoint, api_key, model, as_json)
         return
-    from swiftkit.eval import score as evaluate
-    from swiftkit.jobs.evaluate import run_eval
+    from swiftkit.eval import score
+    from swiftkit.eval.local import run_eval
     from swiftkit.jobs.infer import checkpoint_for
 
     ck = checkpoint_for(lp, checkpoint)
@@ -125,7 +125,7 @@ def eval_(
         click.echo(json_.dumps(report.to_json(), ensure_ascii=False, indent=2))
         return
     click.echo(f"checkpoint: {ck}")
-    click.echo(evaluate.table(report))
+    click.echo(score.table(report))
     click.echo(f"report: {ck / EVAL_REPORT}")
 
 
@@ -142,18 +142,18 @@ def _eval_endpoint(
     import json as json_
 
     from swiftkit.errors import SwiftkitError
+    from swiftkit.eval.endpoint import run_endpoint_eval, table
     from swiftkit.runs import checkpoints
-    from swiftkit.serve import evaluate as served
 
     try:
         local: Optional[Path] = checkpoints.pick(lp.profile.output_dir, checkpoint) / EVAL_REPORT
     except SwiftkitError:
         local = None  # no trained checkpoint here (the model may be served from another host)
-    report = served.run_endpoint_eval(lp, endpoint, api_key, model, probes, general, local)
+    report = run_endpoint_eval(lp, endpoint, api_key, model, probes, general, local)
     if as_json:
         click.echo(json_.dumps(report.to_json(), ensure_ascii=False, indent=2))
         return
     click.echo(f"endpoint: {report.url}  model: {report.model}")
-    click.echo(served.table(report))
+    click.echo(table(report))
     if report.local is None:
         click.echo(f"(no local report to compare with; 'swiftkit eval --profile {lp.name}' makes one)")
