@@ -109,7 +109,7 @@ def eval_(
         return
     from swiftkit.eval import score
     from swiftkit.eval.local import run_eval
-    from swiftkit.jobs.infer import checkpoint_for
+    from swiftkit.runs.checkpoints import checkpoint_for
 
     ck = checkpoint_for(lp, checkpoint)
     require_gpu(lp)
