@@ -9,7 +9,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "swiftkit"
 # lowest first; a module may import its own layer and the ones before it, never one after it
 LAYERS = [
-    {"errors", "fsutil", "layout", "cache", "tail", "resources", "plugins", "__init__"},
+    {"errors", "fsutil", "layout", "cache", "tail", "resources", "inside_swift", "__init__"},
     {"config"},
     {"model"},
     {"data"},

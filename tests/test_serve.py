@@ -57,7 +57,7 @@ def test_deploy_argv_is_exact(monkeypatch):
     assert cmd.argv == [
         "swift", "deploy",
         "--model", "/models/smol", "--model_type", "llama", "--template", "chatml",
-        "--external_plugins", "swiftkit/plugins/serve.py",
+        "--external_plugins", "swiftkit/inside_swift/serve.py",
         "--adapters", ck,
         "--torch_dtype", "float32",
         "--system", "You are Zed.",
@@ -70,7 +70,7 @@ def test_deploy_argv_is_exact(monkeypatch):
     assert cmd.env == {
         "CUDA_VISIBLE_DEVICES": "",
         "SWIFTKIT_REMOTE_CODE": "off",  # the remote-code guard, as for every ms-swift process
-        "PYTHONPATH": "swiftkit/resources/guard",
+        "PYTHONPATH": "swiftkit/inside_swift/guard",
         "SWIFTKIT_API_KEY": KEY,
     }
 
@@ -82,7 +82,7 @@ def test_the_key_never_reaches_argv_or_the_displayed_line(monkeypatch):
     assert not any(KEY in arg for arg in cmd.argv)
     assert KEY not in cmd.display()
     assert cmd.display().startswith(
-        "CUDA_VISIBLE_DEVICES=0 SWIFTKIT_REMOTE_CODE=off PYTHONPATH=swiftkit/resources/guard "
+        "CUDA_VISIBLE_DEVICES=0 SWIFTKIT_REMOTE_CODE=off PYTHONPATH=swiftkit/inside_swift/guard "
         "SWIFTKIT_API_KEY=$SWIFTKIT_API_KEY swift deploy "
     )
 
@@ -109,7 +109,7 @@ def test_deploy_serves_what_infer_answers_with(name):
     infer = flag_values(render.render_infer(lp.profile, V4, "ck").argv)
     deploy = flag_values(render.render_deploy(lp.profile, V4, "ck", Endpoint("127.0.0.1", 8000, "m")).argv)
     plugins = deploy.pop("--external_plugins")
-    assert "--external_plugins" not in infer and len(plugins) == 1 and plugins[0].endswith("plugins/serve.py")
+    assert "--external_plugins" not in infer and len(plugins) == 1 and plugins[0].endswith("inside_swift/serve.py")
     infer.pop("--stream")
     assert {k: deploy[k] for k in infer} == infer
     assert {"--model", "--adapters", "--torch_dtype", "--system", "--temperature", "--repetition_penalty"} <= set(infer)

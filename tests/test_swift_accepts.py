@@ -80,4 +80,4 @@ def test_deploy_values_round_trip_through_ms_swift():
     assert ns.api_key is None  # the key travels in the environment, read by swiftkit's serve plugin
     assert (ns.infer_backend, ns.repetition_penalty, ns.temperature) == ("vllm", 1.1, 0.0)
     assert ns.system == lp.profile.system and ns.adapters == ["ck"]
-    assert ns.external_plugins[-1].endswith("plugins/serve.py")
+    assert ns.external_plugins[-1].endswith("inside_swift/serve.py")

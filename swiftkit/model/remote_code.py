@@ -1,7 +1,7 @@
 """The pre-flight for remote code: does a local model (or adapter) folder carry Python that ms-swift would import?
 
 ms-swift 4.x loads with ``trust_remote_code=True`` on several paths of its own; swiftkit's import guard (see
-``swiftkit/resources/guard``) refuses that code inside every ms-swift process. Before that, while the profile keeps
+``swiftkit/inside_swift/guard``) refuses that code inside every ms-swift process. Before that, while the profile keeps
 ``model.trust_remote_code: false``, a folder carrying code is refused up front, naming the files: a clear message
 instead of a model that loads with other classes than its author meant.
 """
@@ -17,7 +17,7 @@ from swiftkit.model.locate import is_local_path, model_path
 
 # JSON files whose auto_map points transformers at Python files in the folder
 AUTO_MAP_FILES = ("config.json", "tokenizer_config.json", "processor_config.json", "preprocessor_config.json")
-OWN_PLUGIN = Path(__file__).resolve().parents[1] / "plugins" / "no_remote_code.py"  # named by older checkpoints
+OWN_PLUGIN = Path(__file__).resolve().parents[1] / "inside_swift" / "no_remote_code.py"  # named by older checkpoints
 
 
 def shipped_code(folder: Path) -> list[str]:
@@ -41,7 +41,9 @@ def shipped_code(folder: Path) -> list[str]:
 
 
 def _own_plugin(path: str) -> bool:
-    return Path(path).resolve() == OWN_PLUGIN or path.endswith("swiftkit/plugins/no_remote_code.py")
+    return Path(path).resolve() == OWN_PLUGIN or path.endswith(
+        ("swiftkit/plugins/no_remote_code.py", "swiftkit/inside_swift/no_remote_code.py")
+    )
 
 
 def _json(path: Path) -> object:

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 _HERE = os.path.dirname(os.path.realpath(__file__))
 _HINT = "set model.trust_remote_code: true in the profile to allow it"
 # swiftkit's own plugin: checkpoints trained by earlier swiftkit versions name it in their args.json
-_PLUGIN_DIR = os.path.realpath(os.path.join(_HERE, "..", "..", "plugins"))  # swiftkit's own (e.g. serve.py)
+_PLUGIN_DIR = os.path.realpath(os.path.join(_HERE, ".."))  # swiftkit/inside_swift: its own plugins (e.g. serve.py)
 _SHIPPED_PLUGINS = {
     os.path.join(_PLUGIN_DIR, name) for name in (os.listdir(_PLUGIN_DIR) if os.path.isdir(_PLUGIN_DIR) else ())
 }
