@@ -17,7 +17,7 @@ from swiftkit.swift.version import installed_flavor
 pytest.importorskip("swift")
 from swift_parser import parse  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BUILTINS = sorted(builtin_dir().rglob("*.yaml"))
 
 

@@ -25,7 +25,7 @@ from swiftkit.swift.render import Endpoint
 from swiftkit.swift.version import flavor_for
 
 V4 = flavor_for("4.6.0")
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 KEY = "sk-test-7f3a9c"
 
 
