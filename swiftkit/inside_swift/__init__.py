@@ -1,1 +1,3 @@
-"""ms-swift external plugins that swiftkit passes with --external_plugins (imported inside ms-swift's process)."""
+"""Code that runs inside ms-swift's processes, never imported by swiftkit itself: the remote-code guard
+(``guard/sitecustomize.py``, first on every child's PYTHONPATH) and the plugins swiftkit passes with
+--external_plugins (``serve.py``; ``no_remote_code.py``, named by older checkpoints)."""
