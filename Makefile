@@ -65,7 +65,7 @@ acceptance: install ## The embedded-model acceptance run (minutes): identity lea
 	$(PYTEST) -q -s -m embedded tests
 
 golden: install ## Regenerate the golden argv files after an intended rendering change
-	SWIFTKIT_REGEN_GOLDEN=1 $(PYTEST) -q tests/test_render.py
+	SWIFTKIT_REGEN_GOLDEN=1 $(PYTEST) -q tests/swift/test_render.py
 
 bench: install ## CPU benchmarks (cold start, early data errors, validation throughput)
 	$(BIN)/python bench/cpu_bench.py

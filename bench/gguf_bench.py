@@ -19,8 +19,8 @@ from pathlib import Path
 
 from swiftkit.config import profiles
 from swiftkit.eval.score import identity_pass, polluted
-from swiftkit.jobs.infer import checkpoint_for
 from swiftkit.layout import EVAL_REPORT
+from swiftkit.runs.checkpoints import checkpoint_for
 
 
 def export(profile: str, sets: list[str], quant: str) -> tuple[Path, float]:
@@ -47,6 +47,7 @@ def answers(path: Path, prompts: list[str], max_tokens: int) -> list[str]:
         reply = llm.create_chat_completion(
             [{"role": "user", "content": prompt}], temperature=0, max_tokens=max_tokens, repeat_penalty=1.0
         )
+        assert isinstance(reply, dict)  # not streamed
         out.append(reply["choices"][0]["message"]["content"] or "")
     return out
 

@@ -163,8 +163,8 @@ def main() -> int:
 
     import openai
 
-    from swiftkit.jobs.infer import checkpoint_for
     from swiftkit.model.locate import ensure_model
+    from swiftkit.runs.checkpoints import checkpoint_for
 
     tmp = Path(tempfile.mkdtemp(prefix="swiftkit-serve-bench-"))
     overrides = [f"infer.max_new_tokens={args.max_tokens}", "infer.max_batch_size=16"]

@@ -78,7 +78,7 @@ def deploy(
       swiftkit deploy --profile cpu-demo
       SWIFTKIT_API_KEY=secret swiftkit deploy --profile 4090d --host 0.0.0.0 --port 8000
     """
-    from swiftkit.jobs.infer import checkpoint_for
+    from swiftkit.runs.checkpoints import checkpoint_for
     from swiftkit.serve.plan import plan_deploy, served_name
     from swiftkit.swift.render import Endpoint
 

@@ -123,7 +123,7 @@ def eval_(
         jobs = concurrency or 2 * lp.profile.infer.max_batch_size
         _eval_endpoint(lp, checkpoint, probes, general, endpoint, api_key, model, jobs, as_json)
         return
-    from swiftkit.jobs.infer import checkpoint_for
+    from swiftkit.runs.checkpoints import checkpoint_for
 
     ck = checkpoint_for(lp, checkpoint)
     require_gpu(lp)
@@ -137,7 +137,7 @@ def eval_(
 
 def local_eval(lp: LoadedProfile, ck: Path, probes: Path, general: Path) -> EvalReport:
     """The local eval with its progress lines on stderr."""
-    from swiftkit.jobs.evaluate import run_eval
+    from swiftkit.eval.local import run_eval
 
     click.echo(
         f"> eval: the base model (its answers cached after the first time) and {ck.name} answer the identity probes "
@@ -158,9 +158,9 @@ def show_local(lp: LoadedProfile, report: EvalReport, ck: Path) -> bool:
     """The score table, the answers with a problem, the verdict against the profile's targets and where the
     report is; True when every target is met."""
     from swiftkit.eval import report as verdicts
-    from swiftkit.eval import score as evaluate
+    from swiftkit.eval import score
 
-    click.echo(evaluate.table(report))
+    click.echo(score.table(report))
     ok = _problems_and_verdict(lp, report.rows, verdicts.LOCAL, report.adapter)
     click.echo(f"report: {ck / EVAL_REPORT} (and {(ck / EVAL_REPORT).with_suffix('.md').name})")
     return ok
@@ -205,9 +205,9 @@ def _eval_endpoint(
 
     from swiftkit.config.hints import command
     from swiftkit.errors import SwiftkitError
+    from swiftkit.eval import endpoint as served
     from swiftkit.eval import report as verdicts
     from swiftkit.runs import checkpoints
-    from swiftkit.serve import evaluate as served
 
     try:
         ck: Optional[Path] = checkpoints.pick(lp.profile.output_dir, checkpoint)

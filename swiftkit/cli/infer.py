@@ -55,11 +55,12 @@ def infer(
     """
     from swiftkit.jobs import infer as inference
     from swiftkit.model.remote_code import refuse_shipped_code
+    from swiftkit.runs.checkpoints import checkpoint_for
     from swiftkit.swift import render, runner
 
     lp = load_profile(profile_name, overrides)
     flavor = swift_flavor(planning=dry_run)
-    ck = inference.checkpoint_for(lp, checkpoint, merged=merged)
+    ck = checkpoint_for(lp, checkpoint, merged=merged)
     if not dry_run:
         require_gpu(lp)
     questions = list(prompts) + (inference.read_prompts_file(prompts_file) if prompts_file else [])
@@ -130,7 +131,7 @@ def export_(
       swiftkit export --profile cpu-demo --format gguf --quant q8_0
     """
     from swiftkit.jobs import export as core
-    from swiftkit.jobs.infer import checkpoint_for
+    from swiftkit.runs.checkpoints import checkpoint_for
 
     lp = load_profile(profile_name, overrides)
     ck = checkpoint_for(lp, checkpoint)

@@ -39,9 +39,9 @@ def plan(what: str, profile_name: str, overrides: tuple[str, ...], checkpoint: O
       swiftkit plan sft --profile 4090d
       swiftkit plan infer --profile cpu-demo --checkpoint output/cpu-demo/v0-20261127-180000/checkpoint-40
     """
-    from swiftkit.jobs import infer as inference
     from swiftkit.jobs import train as training
     from swiftkit.model.remote_code import model_code
+    from swiftkit.runs.checkpoints import checkpoint_for
     from swiftkit.swift import render
 
     lp = load_profile(profile_name, overrides)
@@ -58,9 +58,9 @@ def plan(what: str, profile_name: str, overrides: tuple[str, ...], checkpoint: O
                 click.echo(node_command.display())
             return
     elif what == "infer":
-        command = render.render_infer(lp.profile, flavor, str(inference.checkpoint_for(lp, checkpoint or "latest")))
+        command = render.render_infer(lp.profile, flavor, str(checkpoint_for(lp, checkpoint or "latest")))
     else:
-        command = render.render_export(lp.profile, flavor, str(inference.checkpoint_for(lp, checkpoint or "latest")))
+        command = render.render_export(lp.profile, flavor, str(checkpoint_for(lp, checkpoint or "latest")))
     click.echo(f"# {render.remote_code_note(lp.profile, model_code(lp.profile))}", err=True)
     if what == "sft":
         _vram_note(train_plan.run.profile)

@@ -1,4 +1,4 @@
-"""Answers from ms-swift: which checkpoint to load, and batch answers to prompts (base model or adapter).
+"""Answers from ms-swift: batch answers to prompts (base model or adapter).
 
 Functions return data; ms-swift runs through the runner.
 """
@@ -11,27 +11,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Optional
 
-from swiftkit.config import hints
 from swiftkit.config.profiles import LoadedProfile
 from swiftkit.data.prompts import load_prompts
 from swiftkit.errors import SwiftkitError
 from swiftkit.fsutil import atomic_write_text
-from swiftkit.layout import merged_path
 from swiftkit.model.remote_code import refuse_shipped_code
-from swiftkit.runs import checkpoints
 from swiftkit.swift.render import Command, render_infer
 from swiftkit.swift.version import SwiftFlavor
-
-
-def checkpoint_for(lp: LoadedProfile, which: str, merged: bool = False) -> Path:
-    """The adapter (or its merged folder) that infer/export should use."""
-    path = checkpoints.pick(lp.profile.output_dir, which)
-    if merged:
-        folder = merged_path(path)
-        if not checkpoints.merged_complete(folder):
-            raise SwiftkitError(f"{path} has no merged model yet; run '{hints.command(lp, 'export')}' first.")
-        return folder
-    return path
 
 
 def read_prompts_file(path: Path) -> list[str]:

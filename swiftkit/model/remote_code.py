@@ -1,7 +1,7 @@
 """The pre-flight for remote code: does a local model (or adapter) folder carry Python that ms-swift would import?
 
 ms-swift 4.x loads with ``trust_remote_code=True`` on several paths of its own; swiftkit's import guard (see
-``swiftkit/resources/guard``) refuses that code inside every ms-swift process. Before that, while the profile keeps
+``swiftkit/inside_swift/guard``) refuses that code inside every ms-swift process. Before that, while the profile keeps
 ``model.trust_remote_code: false``, a folder carrying code is refused up front, naming the files: a clear message
 instead of a model that loads with other classes than its author meant.
 """

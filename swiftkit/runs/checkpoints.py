@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from swiftkit.config import hints
+from swiftkit.config.profiles import LoadedProfile
 from swiftkit.errors import SwiftkitError
 from swiftkit.layout import CHECKPOINT_RE, LOGGING_JSONL, RUN_RE, is_merged, merged_path
 from swiftkit.runs.integrity import ADAPTER_WEIGHTS, check_checkpoint, check_resume, merged_complete, merged_problem
@@ -225,6 +227,17 @@ def pick(output_dir: str | Path, which: str = "latest", for_resume: bool = False
             "(e.g. --set train.split_dataset_ratio=0.1) to evaluate, or use --checkpoint latest."
         )
     return found.path
+
+
+def checkpoint_for(lp: LoadedProfile, which: str, merged: bool = False) -> Path:
+    """The adapter (or its merged folder) that infer/export should use."""
+    path = pick(lp.profile.output_dir, which)
+    if merged:
+        folder = merged_path(path)
+        if not merged_complete(folder):
+            raise SwiftkitError(f"{path} has no merged model yet; run '{hints.command(lp, 'export')}' first.")
+        return folder
+    return path
 
 
 def _given(path: Path) -> Path:

@@ -79,7 +79,7 @@ class ArgvBuilder:
         return self
 
 
-GUARD_DIR = Path(__file__).resolve().parents[1] / "resources" / "guard"  # holds the guard's sitecustomize.py
+GUARD_DIR = Path(__file__).resolve().parents[1] / "inside_swift" / "guard"  # holds the guard's sitecustomize.py
 GUARD_SWITCH = "SWIFTKIT_REMOTE_CODE"
 
 
@@ -186,7 +186,7 @@ OWNED: dict[str, str] = {
 }
 
 
-SERVE_PLUGIN = Path(__file__).resolve().parents[1] / "plugins" / "serve.py"
+SERVE_PLUGIN = Path(__file__).resolve().parents[1] / "inside_swift" / "serve.py"
 
 
 def _model_flags(

@@ -14,7 +14,7 @@ from swiftkit.sizing import fit
 from swiftkit.swift.render import render_sft
 from swiftkit.swift.version import flavor_for
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 V4 = flavor_for("4.6.0")
 
 

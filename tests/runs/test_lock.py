@@ -16,7 +16,7 @@ from conftest import run_cli
 from swiftkit.errors import SwiftkitError
 from swiftkit.runs.lock import LOCK_NAME, RunLock
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HOLDER = """
 import sys, time
 from swiftkit.runs.lock import RunLock

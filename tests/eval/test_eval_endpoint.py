@@ -21,7 +21,7 @@ DELAY = 0.2  # seconds the fake model takes for one answer
 
 
 class FakeModel(BaseHTTPRequestHandler):
-    """Answers "I am Zed by Orbit." to identity-looking prompts, "Zed says hi." to 'Greet', else "ok: PROMPT"."""
+    """Answers "I am Zed by Orbit." to identity-looking prompts, "Hi, I am Zed." to 'Greet', else "ok: PROMPT"."""
 
     in_flight = 0
     most = 0
@@ -54,7 +54,7 @@ class FakeModel(BaseHTTPRequestHandler):
         if "who" in prompt.lower() or "谁" in prompt:
             answer = "I am Zed by Orbit."
         elif prompt.startswith("Greet"):
-            answer = "Zed says hi."
+            answer = "Hi, I am Zed."
         else:
             answer = f"ok: {prompt}"
         message = {"role": "assistant", "content": answer}
@@ -117,7 +117,7 @@ def test_eval_endpoint_talks_saves_and_names_the_worst(server, tmp_path, monkeyp
     out = result.stdout
     # the failing probe, the polluted answer, then the verdict against the profile's targets
     assert "  [no name] (en) Name yourself. -> ok: Name yourself." in out
-    assert "  [polluted] (en) Greet -> Zed says hi." in out
+    assert "  [polluted] (en) Greet -> Hi, I am Zed." in out
     assert "FAIL identity pass rate  66.7%  (target >= 90%)" in out
     assert "FAIL pollution rate       7.7%  (target <= 5%)" in out
     assert "=> FAIL" in out

@@ -85,7 +85,7 @@ def test_gpu_only_settings_are_refused_on_the_cpu():
 def test_launch_environment(sets, env, monkeypatch):
     monkeypatch.delenv("PYTORCH_CUDA_ALLOC_CONF", raising=False)
     command = sft_command(load("4090d", *sets), V4)
-    guard = {"SWIFTKIT_REMOTE_CODE": "off", "PYTHONPATH": "swiftkit/resources/guard"}
+    guard = {"SWIFTKIT_REMOTE_CODE": "off", "PYTHONPATH": "swiftkit/inside_swift/guard"}
     assert command.env == {**env, **guard, "PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True"}
     assert command.argv[:2] == ["swift", "sft"]
 

@@ -16,8 +16,8 @@ from swiftkit.cli import cli
 from swiftkit.config import profiles
 from swiftkit.config.schema import IdentitySection
 from swiftkit.errors import SwiftkitError
+from swiftkit.eval import endpoint
 from swiftkit.serve import address
-from swiftkit.serve import evaluate as served
 from swiftkit.serve.endpoint import normalize_url
 from swiftkit.serve.plan import examples, plan_deploy, served_name
 from swiftkit.swift import render
@@ -25,7 +25,7 @@ from swiftkit.swift.render import Endpoint
 from swiftkit.swift.version import flavor_for
 
 V4 = flavor_for("4.6.0")
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 KEY = "sk-test-7f3a9c"
 
 
@@ -57,7 +57,7 @@ def test_deploy_argv_is_exact(monkeypatch):
     assert cmd.argv == [
         "swift", "deploy",
         "--model", "/models/smol", "--model_type", "llama", "--template", "chatml",
-        "--external_plugins", "swiftkit/plugins/serve.py",
+        "--external_plugins", "swiftkit/inside_swift/serve.py",
         "--adapters", ck,
         "--torch_dtype", "float32",
         "--system", "You are Zed.",
@@ -70,7 +70,7 @@ def test_deploy_argv_is_exact(monkeypatch):
     assert cmd.env == {
         "CUDA_VISIBLE_DEVICES": "",
         "SWIFTKIT_REMOTE_CODE": "off",  # the remote-code guard, as for every ms-swift process
-        "PYTHONPATH": "swiftkit/resources/guard",
+        "PYTHONPATH": "swiftkit/inside_swift/guard",
         "SWIFTKIT_API_KEY": KEY,
     }
 
@@ -82,7 +82,7 @@ def test_the_key_never_reaches_argv_or_the_displayed_line(monkeypatch):
     assert not any(KEY in arg for arg in cmd.argv)
     assert KEY not in cmd.display()
     assert cmd.display().startswith(
-        "CUDA_VISIBLE_DEVICES=0 SWIFTKIT_REMOTE_CODE=off PYTHONPATH=swiftkit/resources/guard "
+        "CUDA_VISIBLE_DEVICES=0 SWIFTKIT_REMOTE_CODE=off PYTHONPATH=swiftkit/inside_swift/guard "
         "SWIFTKIT_API_KEY=$SWIFTKIT_API_KEY swift deploy "
     )
 
@@ -109,7 +109,7 @@ def test_deploy_serves_what_infer_answers_with(name):
     infer = flag_values(render.render_infer(lp.profile, V4, "ck").argv)
     deploy = flag_values(render.render_deploy(lp.profile, V4, "ck", Endpoint("127.0.0.1", 8000, "m")).argv)
     plugins = deploy.pop("--external_plugins")
-    assert "--external_plugins" not in infer and len(plugins) == 1 and plugins[0].endswith("plugins/serve.py")
+    assert "--external_plugins" not in infer and len(plugins) == 1 and plugins[0].endswith("inside_swift/serve.py")
     infer.pop("--stream")
     assert {k: deploy[k] for k in infer} == infer
     assert {"--model", "--adapters", "--torch_dtype", "--system", "--temperature", "--repetition_penalty"} <= set(infer)
@@ -288,15 +288,15 @@ def test_endpoint_eval_scores_and_agrees_with_the_local_report(tmp_path, monkeyp
     base = {"identity_pass": 0, "identity_total": 2, "polluted": 0, "general_total": 1}
     adapter = {"identity_pass": 1, "identity_total": 2, "polluted": 0, "general_total": 1}
     local.write_text(json.dumps({"rows": rows, "base": base, "adapter": adapter}))
-    monkeypatch.setattr(served, "EndpointClient", FakeClient)
+    monkeypatch.setattr(endpoint, "EndpointClient", FakeClient)
     lp = profiles.load("cpu-demo")
-    report = served.run_endpoint_eval(lp, "http://127.0.0.1:1", None, None, probes, general, local)
+    report = endpoint.run_endpoint_eval(lp, "http://127.0.0.1:1", None, None, probes, general, local)
     assert (report.served.identity_pass, report.served.identity_total, report.served.degenerate) == (1, 2, 1)
     assert (report.agree, report.compared) == (2, 3)  # whitespace does not count; the looping answer differs
-    text = served.table(report)
+    text = endpoint.table(report)
     assert "agreement with the local adapter's answers: 2/3  66.7%" in text
     assert "base (local)" in text and "adapter (local)" in text and "served" in text
-    missing = served.run_endpoint_eval(lp, "http://127.0.0.1:1", None, None, probes, general, tmp_path / "none")
+    missing = endpoint.run_endpoint_eval(lp, "http://127.0.0.1:1", None, None, probes, general, tmp_path / "none")
     assert missing.local is None and missing.compared == 0
 
 
@@ -304,4 +304,4 @@ def test_endpoint_eval_of_a_prompt_list_needs_an_identity(tmp_path):
     lp = profiles.load("cpu-demo")
     lp.profile.identity = None
     with pytest.raises(SwiftkitError, match="no identity"):
-        served.run_endpoint_eval(lp, "http://127.0.0.1:1", None, None, tmp_path, tmp_path)
+        endpoint.run_endpoint_eval(lp, "http://127.0.0.1:1", None, None, tmp_path, tmp_path)

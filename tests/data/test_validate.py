@@ -16,7 +16,7 @@ from swiftkit.config.schema import IdentitySection
 from swiftkit.data import validate
 from swiftkit.data.lint import LintSettings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def write(tmp_path: Path, name: str, content: Any) -> Path:

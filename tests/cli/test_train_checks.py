@@ -9,7 +9,7 @@ from conftest import run_cli
 
 from swiftkit import resources
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def profile(tmp_path: Path, data: Path, extra: str = "") -> Path:

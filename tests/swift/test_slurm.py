@@ -57,7 +57,7 @@ def test_two_nodes_of_eight_gpus_render_one_launcher_a_node(tmp_path: Path):
         "#SBATCH --account=my-lab",
         "#SBATCH --time=1-00:00:00",
         "#SBATCH --constraint=h100",
-        f"#SBATCH --chdir={Path.cwd().parent if False else Path(__file__).resolve().parents[1]}",
+        f"#SBATCH --chdir={Path.cwd().parent if False else Path(__file__).resolve().parents[2]}",
     ]
     assert head[-1] == "#SBATCH --qos=normal"
     # rank, node count and rendezvous come from SLURM on each node; the GPUs from the allocation

@@ -17,7 +17,7 @@ from swiftkit.swift.version import installed_flavor
 pytest.importorskip("swift")
 from swift_parser import parse  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BUILTINS = sorted(builtin_dir().rglob("*.yaml"))
 
 
@@ -80,7 +80,7 @@ def test_deploy_values_round_trip_through_ms_swift():
     assert ns.api_key is None  # the key travels in the environment, read by swiftkit's serve plugin
     assert (ns.infer_backend, ns.repetition_penalty, ns.temperature) == ("vllm", 1.1, 0.0)
     assert ns.system == lp.profile.system and ns.adapters == ["ck"]
-    assert ns.external_plugins[-1].endswith("plugins/serve.py")
+    assert ns.external_plugins[-1].endswith("inside_swift/serve.py")
 
 
 def test_fa4_padding_free_round_trips_through_ms_swift():

@@ -36,9 +36,12 @@ if TYPE_CHECKING:
 _HERE = os.path.dirname(os.path.realpath(__file__))
 _HINT = "set model.trust_remote_code: true in the profile to allow it"
 # swiftkit's own plugin: checkpoints trained by earlier swiftkit versions name it in their args.json
-_PLUGIN_DIR = os.path.realpath(os.path.join(_HERE, "..", "..", "plugins"))  # swiftkit's own (e.g. serve.py)
+_PLUGIN_DIR = os.path.realpath(os.path.join(_HERE, ".."))  # swiftkit/inside_swift: its own plugins (e.g. serve.py)
+_LEGACY_DIR = os.path.realpath(os.path.join(_HERE, "..", "..", "plugins"))  # where older checkpoints name it
 _SHIPPED_PLUGINS = {
-    os.path.join(_PLUGIN_DIR, name) for name in (os.listdir(_PLUGIN_DIR) if os.path.isdir(_PLUGIN_DIR) else ())
+    os.path.join(folder, name)
+    for folder in (_PLUGIN_DIR, _LEGACY_DIR)
+    for name in (os.listdir(folder) if os.path.isdir(folder) else ())
 }
 _SWIFTKIT = os.path.realpath(os.path.join(_HERE, "..", ".."))  # swiftkit's own package folder
 _ALLOW_ENV = "SWIFTKIT_ALLOW_CODE_FROM"

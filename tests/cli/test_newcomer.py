@@ -82,7 +82,7 @@ def test_install_hints_fit_how_swiftkit_was_installed(monkeypatch, prefix, direc
 
 
 def test_no_hint_says_make_install_or_swiftkit_train_from_the_index():
-    root = Path(__file__).resolve().parent.parent / "swiftkit"
+    root = Path(__file__).resolve().parents[2] / "swiftkit"
     for path in root.rglob("*.py"):
         text = path.read_text(encoding="utf-8")
         assert 'pip install "swiftkit[train]"' not in text, path

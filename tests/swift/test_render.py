@@ -14,8 +14,8 @@ from swiftkit.config.profiles import builtin_dir
 from swiftkit.swift import render
 from swiftkit.swift.version import flavor_for
 
-ROOT = Path(__file__).resolve().parent.parent
-GOLDEN = Path(__file__).resolve().parent / "golden"
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"  # tests/golden: the argv files `make golden` writes
 BUILTINS = sorted(builtin_dir().rglob("*.yaml"))  # recursive: sub-folders are never skipped
 FAKE_CHECKPOINT = "output/NAME/v0-20260101-000000/checkpoint-40"
 V4 = flavor_for("4.6.0")
