@@ -59,3 +59,14 @@ def flag_values(argv: list[str]) -> dict[str, list[str]]:
             assert key is not None
             out[key].append(token)
     return out
+
+
+def trained_profile(tmp_path: Path, extra: str = "") -> Path:
+    """A profile whose output folder holds one complete (fake) checkpoint; ``extra``: more YAML lines."""
+    ck = tmp_path / "out" / "v0-20260101-000000" / "checkpoint-5"
+    ck.mkdir(parents=True)
+    (ck / "adapter_config.json").write_text("{}")
+    (ck / "adapter_model.safetensors").write_bytes(safetensors_bytes())
+    profile = tmp_path / "p.yaml"
+    profile.write_text(f"extends: cpu-demo\nmodel:\n  model: /models/tiny\n{extra}output_dir: {tmp_path / 'out'}\n")
+    return profile

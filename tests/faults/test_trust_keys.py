@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from helpers import safetensors_bytes
+from helpers import trained_profile
 
 from swiftkit.cli import cli
 
@@ -19,13 +19,7 @@ KEY = "sk-trust-" + os.urandom(6).hex()
 
 @pytest.fixture
 def trained(tmp_path: Path) -> Path:
-    ck = tmp_path / "out" / "v0-20260101-000000" / "checkpoint-5"
-    ck.mkdir(parents=True)
-    (ck / "adapter_config.json").write_text("{}")
-    (ck / "adapter_model.safetensors").write_bytes(safetensors_bytes())
-    profile = tmp_path / "p.yaml"
-    profile.write_text(f"extends: cpu-demo\nmodel:\n  model: /models/tiny\noutput_dir: {tmp_path / 'out'}\n")
-    return profile
+    return trained_profile(tmp_path)
 
 
 def key_file(folder: Path, mode: int) -> Path:

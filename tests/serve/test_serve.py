@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from helpers import flag_values, safetensors_bytes
+from helpers import flag_values, trained_profile
 
 from swiftkit.cli import cli
 from swiftkit.config import profiles
@@ -32,15 +32,7 @@ KEY = "sk-test-7f3a9c"
 @pytest.fixture
 def trained(tmp_path: Path) -> Path:
     """A profile whose output folder holds one complete (fake) checkpoint."""
-    ck = tmp_path / "out" / "v0-20260101-000000" / "checkpoint-5"
-    ck.mkdir(parents=True)
-    (ck / "adapter_config.json").write_text("{}")
-    (ck / "adapter_model.safetensors").write_bytes(safetensors_bytes())
-    profile = tmp_path / "p.yaml"
-    profile.write_text(
-        f"extends: cpu-demo\nmodel:\n  model: /models/tiny\nsystem: You are Zed.\noutput_dir: {tmp_path / 'out'}\n"
-    )
-    return profile
+    return trained_profile(tmp_path, "system: You are Zed.\n")
 
 
 def free_port() -> int:
