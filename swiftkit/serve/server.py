@@ -23,7 +23,7 @@ from swiftkit.errors import SwiftkitError
 from swiftkit.fsutil import open_nofollow
 from swiftkit.installed import install_extra
 from swiftkit.serve.plan import DeployPlan
-from swiftkit.swift.runner import resolved_argv, stop_group
+from swiftkit.swift.runner import child_env, resolved_argv, stop_group
 from swiftkit.tail import Tailer
 
 READY_TIMEOUT = 900.0
@@ -88,7 +88,7 @@ class Server:
     # ---- lifecycle
     def start(self) -> None:
         command = self.plan.command
-        env = {**os.environ, **command.env, "PYTHONUNBUFFERED": "1"}
+        env = child_env(command)  # the guard first, the user's own PYTHONPATH kept after it, as for training
         argv = resolved_argv(command, env)
         self.plan.log_path.parent.mkdir(parents=True, exist_ok=True)
         fd = open_nofollow(self.plan.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # prompts may be logged
