@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import run_cli
+from conftest import invoke
 from helpers import resolved, safetensors_bytes, write_merged
 
 from swiftkit.cli import cli
@@ -102,9 +102,13 @@ def test_plan_says_what_is_enforced_and_what_the_preflight_found(tmp_path: Path)
 
 
 def test_train_refuses_before_anything_runs(tmp_path: Path):
-    result = run_cli("train", "--profile", str(evil_profile(tmp_path)), timeout=120)
+    result = invoke("train", "--profile", str(evil_profile(tmp_path)))
     assert result.returncode == 1
-    assert result.stderr.startswith(f"Error: {tmp_path / 'evil'} ships code that ms-swift would import")
+    assert result.stderr == (
+        f"Error: {tmp_path / 'evil'} ships code that ms-swift would import (config.json auto_map, modeling_evil.py); "
+        "swiftkit refuses it while model.trust_remote_code is false. Set it to true "
+        "(--set model.trust_remote_code=true) only if you trust that code, or use a folder without it.\n"
+    )
     assert not (tmp_path / "out").exists()
 
 
