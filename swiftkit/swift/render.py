@@ -243,15 +243,7 @@ def render_sft(run: ResolvedRun, flavor: SwiftFlavor) -> Command:
     b.add("--gradient_accumulation_steps", t.gradient_accumulation_steps)
     b.add("--learning_rate", t.learning_rate)
     if lora.tuner_type == "lora":
-        b.add("--lora_rank", lora.lora_rank)
-        b.add("--lora_alpha", lora.lora_alpha)
-        b.add("--lora_dropout", lora.lora_dropout)
-        if lora.target_regex is not None:  # ms-swift uses it instead of --target_modules
-            b.add("--target_regex", lora.target_regex)
-        else:
-            b.add_list("--target_modules", lora.target_modules)
-        if lora.use_dora:
-            b.add("--use_dora", True)
+        _lora_flags(b, profile)
     b.add("--warmup_ratio", t.warmup_ratio)
     b.add("--max_length", t.max_length)
     if not isinstance(t.gradient_checkpointing, bool):  # fit.apply resolves 'auto' before any command is built
@@ -277,17 +269,35 @@ def render_sft(run: ResolvedRun, flavor: SwiftFlavor) -> Command:
         b.add("--group_by_length", True)
     b.add_list("--report_to", t.report_to)
     b.add("--system", profile.system)
-    if profile.identity is not None:
-        ident = profile.identity
-        # ms-swift takes the Chinese form first; one value serves both languages.
-        b.add_list("--model_author", [ident.author_zh, ident.author] if ident.author_zh else [ident.author])
-        b.add_list("--model_name", [ident.name_zh, ident.name] if ident.name_zh else [ident.name])
+    _identity_flags(b, profile)
     b.add("--deepspeed", t.deepspeed)
     b.add("--output_dir", shown_path(str(run.run_dir)))
     b.add("--add_version", False)
     b.add("--resume_from_checkpoint", shown_path(str(run.resume_from)) if run.resume_from else None)
     _passthrough(b, profile)
     return Command(b.argv, launch_environment(profile))
+
+
+def _lora_flags(b: ArgvBuilder, profile: Profile) -> None:
+    lora = profile.lora
+    b.add("--lora_rank", lora.lora_rank)
+    b.add("--lora_alpha", lora.lora_alpha)
+    b.add("--lora_dropout", lora.lora_dropout)
+    if lora.target_regex is not None:  # ms-swift uses it instead of --target_modules
+        b.add("--target_regex", lora.target_regex)
+    else:
+        b.add_list("--target_modules", lora.target_modules)
+    if lora.use_dora:
+        b.add("--use_dora", True)
+
+
+def _identity_flags(b: ArgvBuilder, profile: Profile) -> None:
+    ident = profile.identity
+    if ident is None:
+        return
+    # ms-swift takes the Chinese form first; one value serves both languages.
+    b.add_list("--model_author", [ident.author_zh, ident.author] if ident.author_zh else [ident.author])
+    b.add_list("--model_name", [ident.name_zh, ident.name] if ident.name_zh else [ident.name])
 
 
 def _quant_flags(b: ArgvBuilder, profile: Profile) -> None:
