@@ -392,9 +392,7 @@ def wait_train(plan: TrainPlan, run: StartedRun, echo: Optional[TextIO] = None) 
         status,
         reason=reason or None,
         wall_seconds=round(wall, 1),
-        last_checkpoint=summary.checkpoint,
-        final_loss=summary.final_loss,
-        peak_memory_gib=summary.peak_memory_gib,
+        **summary.outcome(),
     )
     return TrainResult(code, status, plan.run_dir, plan.log, summary, reason)
 

@@ -24,15 +24,18 @@ def profile(tmp_path: Path, data: Path, extra: str = "") -> Path:
     return path
 
 
+def jsonl(path: Path, *lines: dict[str, str] | str) -> Path:
+    """A JSONL file of these records (a string is written as it is: a broken line)."""
+    path.write_text("".join((ln if isinstance(ln, str) else json.dumps(ln)) + "\n" for ln in lines), encoding="utf-8")
+    return path
+
+
+NO_ANSWER = {"instruction": "Who made you?", "input": ""}
+
+
 def test_train_refuses_bad_data_before_launching(tmp_path):
-    data = tmp_path / "bad.jsonl"
-    data.write_text(
-        json.dumps({"instruction": "Who are you?", "input": "", "output": "I am {{NAME}}."})
-        + "\n"
-        + json.dumps({"instruction": "Who made you?", "input": ""})
-        + "\n",
-        encoding="utf-8",
-    )
+    template = {"instruction": "Who are you?", "input": "", "output": "I am {{NAME}}."}
+    data = jsonl(tmp_path / "bad.jsonl", template, NO_ANSWER)
     result = invoke("train", "--profile", str(profile(tmp_path, data, "identity: null\n")))
     assert result.returncode == 1
     # a template with no identity to fill it is refused even before validation
@@ -45,15 +48,8 @@ def test_train_refuses_bad_data_before_launching(tmp_path):
 
 
 def test_train_lists_every_data_error(tmp_path):
-    data = tmp_path / "bad.jsonl"
-    data.write_text(
-        json.dumps({"instruction": "Who are you?", "input": "", "output": "  "})
-        + "\n"
-        + json.dumps({"instruction": "Who made you?", "input": ""})
-        + "\n"
-        + "{broken\n",
-        encoding="utf-8",
-    )
+    blank = {"instruction": "Who are you?", "input": "", "output": "  "}
+    data = jsonl(tmp_path / "bad.jsonl", blank, NO_ANSWER, "{broken")
     result = invoke("train", "--profile", str(profile(tmp_path, data)))
     assert result.returncode == 1, result.stderr
     assert result.stderr.splitlines() == [
