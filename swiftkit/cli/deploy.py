@@ -92,7 +92,7 @@ def deploy(
     if dry_run:
         click.echo(plan.command.display())
         return
-    require_gpu(lp)
+    require_gpu(target.loaded)
     _serve(target, plan, timeout, verbose)
 
 

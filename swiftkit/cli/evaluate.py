@@ -55,9 +55,10 @@ def replay(profile_name: str, overrides: tuple[str, ...], prompts_file: Optional
     if prompts_file is None:
         entry = next((d for d in lp.profile.data.datasets if d.replay), None)
         prompts_file = Path(entry.replay) if entry and entry.replay else shipped_prompts("replay.jsonl")
-    require_gpu(lp)
+    base = assemble_model(lp, None)  # the base model alone: resolved once, here
+    require_gpu(base.loaded)
     path, made = ensure_replay(
-        assemble_model(lp, None),
+        base,
         swift_flavor(),
         prompts_file,
         force=force,
@@ -129,7 +130,7 @@ def eval_(
     from swiftkit.runs.checkpoints import resolve_model
 
     target = resolve_model(lp, checkpoint)
-    require_gpu(lp)
+    require_gpu(target.loaded)
     report = local_eval(target, probes, general)
     if as_json:
         click.echo(json_.dumps(report.to_json(), ensure_ascii=False, indent=2))

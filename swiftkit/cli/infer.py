@@ -63,7 +63,7 @@ def infer(
     flavor = swift_flavor(planning=dry_run)
     target = resolve_model(lp, checkpoint, merged=merged)
     if not dry_run:
-        require_gpu(lp)
+        require_gpu(target.loaded)
     questions = list(prompts) + (inference.read_prompts_file(prompts_file) if prompts_file else [])
     if not questions:
         _chat(target, flavor, dry_run)
@@ -155,7 +155,7 @@ def export_(
     if dry_run:
         _export_dry_run(target, flavor, fmt, quant, force)
         return
-    require_gpu(lp)
+    require_gpu(target.loaded)
     echo = sys.stderr if verbose else None
     if fmt == "gguf":
         _export_gguf(target, flavor, quant, force, echo)
