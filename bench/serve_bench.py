@@ -164,7 +164,7 @@ def main() -> int:
     import openai
 
     from swiftkit.model.locate import ensure_model
-    from swiftkit.runs.checkpoints import checkpoint_for
+    from swiftkit.runs.checkpoints import resolve_model
 
     tmp = Path(tempfile.mkdtemp(prefix="swiftkit-serve-bench-"))
     overrides = [f"infer.max_new_tokens={args.max_tokens}", "infer.max_batch_size=16"]
@@ -175,13 +175,13 @@ def main() -> int:
     lp = profiles.load(profile, overrides)
     label += f" ({lp.profile.model.model}) + its newest LoRA adapter"
     ensure_model(lp.profile)
-    checkpoint = checkpoint_for(lp, "latest")
+    target = resolve_model(lp, "latest")
     general = [p.prompt for p in load_prompts(shipped_prompts("general.jsonl"))]
     prompts = (general * (args.requests // len(general) + 1))[: args.requests]
 
     port = free_port()
     endpoint = Endpoint("127.0.0.1", port, "bench", KEY)
-    plan = plan_deploy(lp, installed_flavor(), checkpoint, endpoint, log_dir=tmp)
+    plan = plan_deploy(target, installed_flavor(), endpoint, log_dir=tmp)
     rows = []
     with Server(plan) as server:
         server.wait_ready(600)

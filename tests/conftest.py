@@ -39,6 +39,23 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
     )
 
 
+def invoke(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`swiftkit ARGS` in this process (click's CliRunner), answered like :func:`run_cli`: exit code, stdout and
+    stderr apart. For the messages users read, where no real process matters; an unexpected exception is raised
+    with its traceback instead of becoming an exit code."""
+    from click.testing import CliRunner
+
+    from swiftkit.cli import cli
+
+    here = os.getcwd()
+    os.chdir(cwd or ROOT)
+    try:
+        result = CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False, prog_name="swiftkit")
+    finally:
+        os.chdir(here)
+    return subprocess.CompletedProcess(["swiftkit", *args], result.exit_code, result.stdout, result.stderr)
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tiny_model import build_tiny_model

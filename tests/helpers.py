@@ -8,6 +8,7 @@ from unittest.mock import patch
 
 from swiftkit.config.profiles import LoadedProfile
 from swiftkit.config.schema import Profile
+from swiftkit.data.resolve import ResolvedModel, assemble_model
 from swiftkit.jobs import train as training
 from swiftkit.swift.render import Command
 from swiftkit.swift.version import SwiftFlavor
@@ -18,9 +19,19 @@ RUN_NAME = "v0-20260101-000000"
 def sft_command(profile: Profile | LoadedProfile, flavor: SwiftFlavor) -> Command:
     """`swift sft` exactly as `swiftkit plan sft` / `swiftkit train` get it: through ``plan_train`` itself (batch
     fitting, resolve, render). Only the run folder's name is pinned, so runs already in output_dir don't matter."""
-    lp = profile if isinstance(profile, LoadedProfile) else LoadedProfile("test", Path("test.yaml"), profile)
+    lp = loaded(profile)
     with patch.object(training, "next_run_dir", lambda root, now=None: Path(root) / RUN_NAME):
         return training.plan_train(lp, flavor).command
+
+
+def loaded(profile: Profile | LoadedProfile) -> LoadedProfile:
+    return profile if isinstance(profile, LoadedProfile) else LoadedProfile("test", Path("test.yaml"), profile)
+
+
+def resolved(profile: Profile | LoadedProfile, checkpoint: str | Path | None = None) -> ResolvedModel:
+    """What infer / export / deploy / eval get from resolve (``runs.checkpoints.resolve_model``): the model path
+    decided once, on ``checkpoint`` as given (an adapter, a merged folder, None for the base model)."""
+    return assemble_model(loaded(profile), Path(checkpoint) if checkpoint is not None else None)
 
 
 def safetensors_bytes(tensors: Optional[dict[str, list[int]]] = None) -> bytes:

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner
-from conftest import run_cli
+from conftest import invoke, run_cli
 
 from swiftkit.cli import cli
 
@@ -94,7 +94,7 @@ def test_exit_codes_and_the_error_line_users_read(args, code, last_line, tmp_pat
 
 
 def test_swiftkit_profile_environment_variable():
-    result = run_cli("plan", "sft", env={"SWIFTKIT_PROFILE": "4090d"})
+    result = invoke("plan", "sft", env={"SWIFTKIT_PROFILE": "4090d"})
     assert result.returncode == 0, result.stderr
     assert "Qwen/Qwen2.5-7B-Instruct" in result.stdout
 

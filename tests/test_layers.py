@@ -120,3 +120,58 @@ def test_the_check_catches_a_cycle_and_an_upward_import(tmp_path, monkeypatch):
     edges = graph()
     assert upward_imports(edges) == ["swiftkit.data.a (layer 3) imports swiftkit.jobs.run (layer 7)"]
     assert import_cycles(edges) == [["swiftkit.data.a", "swiftkit.data.b", "swiftkit.data.a"]]
+
+
+# After resolve, nothing looks back: render takes the resolved run or model and never locates the model or picks a
+# checkpoint itself; no function takes a resolved object beside a (loaded) profile, the second copy that could drift.
+RESOLVED = {"ResolvedRun", "ResolvedModel", "TrainPlan"}
+PROFILES = {"LoadedProfile", "Profile"}
+LOOKS_BACK = {"model_path", "is_local_model", "ensure_model", "model_key", "checkpoint_for", "pick", "resolve_model"}
+LOOKS_BACK |= {"assemble_run", "assemble_model", "resolve_train_run", "plan_train", "load", "apply"}
+
+
+def _called(tree: ast.AST) -> set[str]:
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            names.add(func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else "")
+    return names
+
+
+def render_looks_back(package: Path) -> list[str]:
+    """Calls in swift/render.py that would decide again what resolve decided."""
+    tree = ast.parse((package / "swift" / "render.py").read_text(encoding="utf-8"))
+    return sorted(_called(tree) & LOOKS_BACK)
+
+
+def _annotation(arg: ast.arg) -> str:
+    text = ast.unparse(arg.annotation) if arg.annotation is not None else ""
+    return text.strip("'\"").rpartition(".")[2]
+
+
+def second_profiles(package: Path) -> list[str]:
+    """Functions that take a resolved object and a profile beside it."""
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                kinds = {_annotation(a) for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs}
+                if kinds & RESOLVED and kinds & PROFILES:
+                    found.append(f"{path.relative_to(package.parent)}::{node.name}")
+    return found
+
+
+def test_render_never_looks_back_and_no_second_profile_travels():
+    assert render_looks_back(PACKAGE) == []
+    assert second_profiles(PACKAGE) == []
+
+
+def test_the_look_back_checks_can_fail(tmp_path):
+    """On a fake render that locates the model itself, and a job that takes the resolved model and the profile."""
+    (tmp_path / "swift").mkdir()
+    (tmp_path / "jobs").mkdir()
+    (tmp_path / "swift" / "render.py").write_text("def r(t):\n    return locate.model_path(t.profile)\n")
+    (tmp_path / "jobs" / "x.py").write_text("def f(t: 'ResolvedModel', lp: LoadedProfile):\n    pass\n")
+    assert render_looks_back(tmp_path) == ["model_path"]
+    assert second_profiles(tmp_path) == [f"{tmp_path.name}/jobs/x.py::f"]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
-from helpers import safetensors_bytes, write_merged
+from helpers import resolved, safetensors_bytes, write_merged
 
 from swiftkit.cli import cli
 from swiftkit.config import profiles
@@ -92,17 +92,17 @@ def _checkpoint(folder: Path) -> Path:
 def test_plan_export_merges_then_is_up_to_date_then_force(tmp_path):
     lp = profiles.load("4090d", [f"output_dir={tmp_path}"])
     ck = _checkpoint(tmp_path / "v0-20260101-000000" / "checkpoint-5")
-    first = plan_export(lp, V4, ck)
+    first = plan_export(resolved(lp, ck), V4)
     assert first.command is not None and first.merged_path == ck.with_name("checkpoint-5-merged")
     assert first.command.argv[-2:] == ["--output_dir", str(ck.with_name(".checkpoint-5-merged.partial"))]
     merged = write_merged(first.merged_path)
     later = ck.stat().st_mtime + 10
     os.utime(merged / "model.safetensors", (later, later))
-    assert plan_export(lp, V4, ck).command is None
-    forced = plan_export(lp, V4, ck, force=True)
+    assert plan_export(resolved(lp, ck), V4).command is None
+    forced = plan_export(resolved(lp, ck), V4, force=True)
     assert forced.command is not None
     (merged / "tokenizer_config.json").unlink()  # an export killed before the tokenizer was saved
-    assert plan_export(lp, V4, ck).command is not None
+    assert plan_export(resolved(lp, ck), V4).command is not None
 
 
 def test_disk_estimate_refuses_with_exact_figures(tmp_path):

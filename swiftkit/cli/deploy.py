@@ -21,7 +21,7 @@ from swiftkit.cli.app import (
 from swiftkit.errors import SwiftkitError
 
 if TYPE_CHECKING:  # annotations only: the fast paths import none of these at run time
-    from swiftkit.config.profiles import LoadedProfile
+    from swiftkit.data.resolve import ResolvedModel
     from swiftkit.serve.plan import DeployPlan
 
 
@@ -78,32 +78,32 @@ def deploy(
       swiftkit deploy --profile cpu-demo
       SWIFTKIT_API_KEY=secret swiftkit deploy --profile 4090d --host 0.0.0.0 --port 8000
     """
-    from swiftkit.runs.checkpoints import checkpoint_for
+    from swiftkit.runs.checkpoints import resolve_model
     from swiftkit.serve.plan import plan_deploy, served_name
     from swiftkit.swift.render import Endpoint
 
     api_key = api_key_from(api_key_literal, api_key_file, ask_api_key)
     lp = load_profile(profile_name, overrides)
     flavor = swift_flavor()
-    ck = checkpoint_for(lp, checkpoint, merged=merged)
+    target = resolve_model(lp, checkpoint, merged=merged)
     limit = None if max_request_mb is None else int(max_request_mb * 1024 * 1024)
-    endpoint = Endpoint(host, port, served_model_name or served_name(lp), api_key or None, verbose, limit)
-    plan = plan_deploy(lp, flavor, ck, endpoint, check=not dry_run)
+    endpoint = Endpoint(host, port, served_model_name or served_name(target), api_key or None, verbose, limit)
+    plan = plan_deploy(target, flavor, endpoint, check=not dry_run)
     if dry_run:
         click.echo(plan.command.display())
         return
-    require_gpu(lp)
-    _serve(lp, plan, timeout, verbose)
+    require_gpu(target.loaded)
+    _serve(target, plan, timeout, verbose)
 
 
-def _serve(lp: LoadedProfile, plan: DeployPlan, timeout: float, verbose: bool) -> None:
+def _serve(target: ResolvedModel, plan: DeployPlan, timeout: float, verbose: bool) -> None:
     from swiftkit.model.locate import ensure_model
     from swiftkit.serve.plan import examples
     from swiftkit.serve.server import Server, sigterm_as_interrupt
 
     ep = plan.endpoint
     click.echo(f"Serving {plan.checkpoint} as {ep.served_model_name!r}; ms-swift's log: {plan.log_path}", err=True)
-    ensure_model(lp.profile)
+    ensure_model(target.profile)
 
     def progress(text: str, seconds: float) -> None:
         click.echo(f"  {seconds:5.0f} s  {text}", err=True)

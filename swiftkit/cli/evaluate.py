@@ -23,6 +23,8 @@ from swiftkit.layout import EVAL_REPORT
 
 if TYPE_CHECKING:
     from swiftkit.config.profiles import LoadedProfile
+    from swiftkit.config.schema import Profile
+    from swiftkit.data.resolve import ResolvedModel
     from swiftkit.eval.report import Answers
     from swiftkit.eval.score import EvalReport, Side
 
@@ -46,15 +48,17 @@ def replay(profile_name: str, overrides: tuple[str, ...], prompts_file: Optional
       swiftkit replay --profile cpu-demo
     """
     from swiftkit.data.prompts import shipped_prompts
+    from swiftkit.data.resolve import assemble_model
     from swiftkit.jobs.replay import ensure_replay
 
     lp = load_profile(profile_name, overrides)
     if prompts_file is None:
         entry = next((d for d in lp.profile.data.datasets if d.replay), None)
         prompts_file = Path(entry.replay) if entry and entry.replay else shipped_prompts("replay.jsonl")
-    require_gpu(lp)
+    base = assemble_model(lp, None)  # the base model alone: resolved once, here
+    require_gpu(base.loaded)
     path, made = ensure_replay(
-        lp,
+        base,
         swift_flavor(),
         prompts_file,
         force=force,
@@ -123,50 +127,50 @@ def eval_(
         jobs = concurrency or 2 * lp.profile.infer.max_batch_size
         _eval_endpoint(lp, checkpoint, probes, general, endpoint, api_key, model, jobs, as_json)
         return
-    from swiftkit.runs.checkpoints import checkpoint_for
+    from swiftkit.runs.checkpoints import resolve_model
 
-    ck = checkpoint_for(lp, checkpoint)
-    require_gpu(lp)
-    report = local_eval(lp, ck, probes, general)
+    target = resolve_model(lp, checkpoint)
+    require_gpu(target.loaded)
+    report = local_eval(target, probes, general)
     if as_json:
         click.echo(json_.dumps(report.to_json(), ensure_ascii=False, indent=2))
         return
-    click.echo(f"checkpoint: {ck}")
-    show_local(lp, report, ck)
+    click.echo(f"checkpoint: {target.checkpoint}")
+    show_local(target, report)
 
 
-def local_eval(lp: LoadedProfile, ck: Path, probes: Path, general: Path) -> EvalReport:
+def local_eval(target: ResolvedModel, probes: Path, general: Path) -> EvalReport:
     """The local eval with its progress lines on stderr."""
     from swiftkit.eval.local import run_eval
 
     click.echo(
-        f"> eval: the base model (its answers cached after the first time) and {ck.name} answer the identity probes "
-        "and general prompts; ms-swift loads each model first",
+        f"> eval: the base model (its answers cached after the first time) and {target.adapter.name} answer the "
+        "identity probes and general prompts; ms-swift loads each model first",
         err=True,
     )
     return run_eval(
-        lp,
+        target,
         swift_flavor(),
-        ck,
         probes,
         general,
         on_progress=lambda who, done, total: click.echo(f"> eval: {who} {done}/{total} answers", err=True),
     )
 
 
-def show_local(lp: LoadedProfile, report: EvalReport, ck: Path) -> bool:
+def show_local(target: ResolvedModel, report: EvalReport) -> bool:
     """The score table, the answers with a problem, the verdict against the profile's targets and where the
     report is; True when every target is met."""
     from swiftkit.eval import report as verdicts
     from swiftkit.eval import score
 
+    ck = target.adapter
     click.echo(score.table(report))
-    ok = _problems_and_verdict(lp, report.rows, verdicts.LOCAL, report.adapter)
+    ok = _problems_and_verdict(target.profile, report.rows, verdicts.LOCAL, report.adapter)
     click.echo(f"report: {ck / EVAL_REPORT} (and {(ck / EVAL_REPORT).with_suffix('.md').name})")
     return ok
 
 
-def _problems_and_verdict(lp: LoadedProfile, rows: list[dict[str, Any]], keys: Answers, side: Side) -> bool:
+def _problems_and_verdict(profile: Profile, rows: list[dict[str, Any]], keys: Answers, side: Side) -> bool:
     from swiftkit.eval import report as verdicts
 
     lines = verdicts.worst_lines(rows, keys)
@@ -174,7 +178,7 @@ def _problems_and_verdict(lp: LoadedProfile, rows: list[dict[str, Any]], keys: A
         click.echo(f"answers with a problem ({len(verdicts.worst(rows, keys))}):")
         for line in lines:
             click.echo(line)
-    checks = verdicts.targets(side, lp.profile.eval)
+    checks = verdicts.targets(side, profile.eval)
     ok = all(t.ok for t in checks)
     click.echo("verdict against the profile's eval targets:")
     for t in checks:
@@ -232,7 +236,7 @@ def _eval_endpoint(
         return
     click.echo(f"endpoint: {report.url}  model: {report.model}  ({report.seconds:.1f} s, {concurrency} at a time)")
     click.echo(served.table(report))
-    _problems_and_verdict(lp, report.rows, verdicts.SERVED, report.served)
+    _problems_and_verdict(lp.profile, report.rows, verdicts.SERVED, report.served)
     if report.saved is not None:
         click.echo(f"report: {report.saved} (and {report.saved.with_suffix('.md').name})")
     if report.local is None:

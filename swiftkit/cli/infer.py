@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, TextIO
 
@@ -20,7 +21,9 @@ from swiftkit.cli.app import (
 )
 
 if TYPE_CHECKING:
+    from swiftkit.data.resolve import ResolvedModel
     from swiftkit.jobs.export import ExportDecision
+    from swiftkit.swift.version import SwiftFlavor
 
 TRUST_NOTE = (
     "ms-swift's 'trust_remote_code=True … will execute custom Python code' warnings are its standard text: "
@@ -54,38 +57,52 @@ def infer(
       swiftkit infer --profile cpu-demo --prompt "Who are you?" --prompt "你是谁？"
     """
     from swiftkit.jobs import infer as inference
-    from swiftkit.model.remote_code import refuse_shipped_code
-    from swiftkit.runs.checkpoints import checkpoint_for
-    from swiftkit.swift import render, runner
+    from swiftkit.runs.checkpoints import resolve_model
 
     lp = load_profile(profile_name, overrides)
     flavor = swift_flavor(planning=dry_run)
-    ck = checkpoint_for(lp, checkpoint, merged=merged)
+    target = resolve_model(lp, checkpoint, merged=merged)
     if not dry_run:
-        require_gpu(lp)
+        require_gpu(target.loaded)
     questions = list(prompts) + (inference.read_prompts_file(prompts_file) if prompts_file else [])
     if not questions:
-        command = render.render_infer(lp.profile, flavor, str(ck))
-        click.echo(command.display(), err=not dry_run)
-        if not dry_run:
-            refuse_shipped_code(lp.profile, ck)
-            sys.exit(runner.run(command))
-        return
-    if dry_run:
+        _chat(target, flavor, dry_run)
+    elif dry_run:
         with tempfile.TemporaryDirectory(prefix="swiftkit-infer-") as tmp:
-            command, _ = inference.batch_command(lp, flavor, ck, questions, Path(tmp))
+            command, _ = inference.batch_command(target, flavor, questions, Path(tmp))
             click.echo(command.display())
-        return
-    click.echo(f"> infer: ms-swift loads the model and {ck.name}, then answers {len(questions)} prompt(s)", err=True)
+    else:
+        _answer(target, flavor, questions, verbose)
+
+
+def _chat(target: ResolvedModel, flavor: SwiftFlavor, dry_run: bool) -> None:
+    """Interactive `swift infer` (the command shown on stderr first, or alone on stdout with --dry-run)."""
+    from swiftkit.jobs.infer import refuse_code
+    from swiftkit.swift import render, runner
+
+    command = render.render_infer(target, flavor)
+    click.echo(command.display(), err=not dry_run)
+    if not dry_run:
+        refuse_code(target)
+        sys.exit(runner.run(command))
+
+
+def _answer(target: ResolvedModel, flavor: SwiftFlavor, questions: list[str], verbose: bool) -> None:
+    from swiftkit.jobs import infer as inference
+
+    assert target.checkpoint is not None  # infer always resolves a checkpoint
+    click.echo(
+        f"> infer: ms-swift loads the model and {target.checkpoint.name}, then answers {len(questions)} prompt(s)",
+        err=True,
+    )
     answers = inference.answer_prompts(
-        lp,
+        target,
         flavor,
-        ck,
         questions,
         on_progress=lambda done, total: click.echo(f"> infer: {done}/{total} answers", err=True),
         echo=sys.stderr if verbose else None,
     )
-    if verbose and not lp.profile.model.trust_remote_code:
+    if verbose and not target.profile.model.trust_remote_code:
         click.echo(f"# {TRUST_NOTE}", err=True)
     for question, answer in zip(questions, answers, strict=True):
         click.echo(f"Q: {question}\nA: {answer.strip()}\n")
@@ -130,24 +147,46 @@ def export_(
       swiftkit export --profile cpu-demo
       swiftkit export --profile cpu-demo --format gguf --quant q8_0
     """
-    from swiftkit.jobs import export as core
-    from swiftkit.runs.checkpoints import checkpoint_for
+    from swiftkit.runs.checkpoints import resolve_model
 
     lp = load_profile(profile_name, overrides)
-    ck = checkpoint_for(lp, checkpoint)
+    target = resolve_model(lp, checkpoint)
     flavor = swift_flavor(planning=dry_run)
     if dry_run:
-        decision = core.plan_export(lp, flavor, ck, force=force)
-        click.echo(decision.command.display() if decision.command else f"# up to date: {decision.merged_path}")
-        if fmt == "gguf":
-            from swiftkit.jobs.gguf_export import file_name
-
-            click.echo(f"# then write {decision.merged_path.parent / file_name(lp, quant)} and its Modelfile")
+        _export_dry_run(target, flavor, fmt, quant, force)
         return
+    require_gpu(target.loaded)
+    echo = sys.stderr if verbose else None
+    if fmt == "gguf":
+        _export_gguf(target, flavor, quant, force, echo)
+    else:
+        _export_hf(target, flavor, force, echo)
+
+
+def _export_dry_run(target: ResolvedModel, flavor: SwiftFlavor, fmt: str, quant: str, force: bool) -> None:
+    from swiftkit.jobs import export as core
+
+    decision = core.plan_export(target, flavor, force=force)
+    click.echo(decision.command.display() if decision.command else f"# up to date: {decision.merged_path}")
+    if fmt == "gguf":
+        from swiftkit.jobs.gguf_export import file_name
+
+        click.echo(f"# then write {decision.merged_path.parent / file_name(target, quant)} and its Modelfile")
+
+
+def _waiting(ck: Path) -> Callable[[dict[str, Any]], None]:
+    """What export says while another export of the same checkpoint holds its lock."""
 
     def waiting(holder: dict[str, Any]) -> None:
         who = f" (pid {holder['pid']})" if isinstance(holder.get("pid"), int) else ""
         click.echo(f"Another export of {ck} is running{who}; waiting for it (Ctrl-C to stop waiting).", err=True)
+
+    return waiting
+
+
+def _starting(ck: Path) -> Callable[[ExportDecision], None]:
+    """What export says when ms-swift starts merging: the command and where its log goes."""
+    from swiftkit.jobs import export as core
 
     def starting(decision: ExportDecision) -> None:
         if decision.command is not None:
@@ -157,22 +196,24 @@ def export_(
                 f"> export: ms-swift loads the base model and {ck.name}, merges and saves (log: {log})", err=True
             )
 
-    require_gpu(lp)
-    echo = sys.stderr if verbose else None
-    if fmt == "gguf":
-        _export_gguf(lp, flavor, ck, quant, force, waiting, starting, echo)
-        return
-    result = core.run_export(lp, flavor, ck, force=force, on_wait=waiting, on_start=starting, echo=echo)
+    return starting
+
+
+def _export_hf(target: ResolvedModel, flavor: SwiftFlavor, force: bool, echo: Optional[TextIO]) -> None:
+    from swiftkit.jobs import export as core
+
+    ck = target.adapter
+    result = core.run_export(target, flavor, force=force, on_wait=_waiting(ck), on_start=_starting(ck), echo=echo)
     decision, code = result.decision, result.exit_code
     if decision.command is None:
         click.echo(f"Up to date ({decision.reason}): {decision.merged_path}")
         return
-    if verbose and not lp.profile.model.trust_remote_code:
+    if echo is not None and not target.profile.model.trust_remote_code:
         click.echo(f"# {TRUST_NOTE}", err=True)
     if code != 0:
         from swiftkit.runs.progress import tail
 
-        if not verbose:
+        if echo is None:
             click.echo(tail(core.export_log(ck), 15), err=True)
         click.echo(f"Error: ms-swift's export failed (exit {code}); its log: {core.export_log(ck)}", err=True)
         sys.exit(code)
@@ -182,9 +223,7 @@ def export_(
     click.echo(f"Merged model: {decision.merged_path}")
 
 
-def _export_gguf(
-    lp: Any, flavor: Any, ck: Path, quant: str, force: bool, waiting: Any, starting: Any, echo: Optional[TextIO]
-) -> None:
+def _export_gguf(target: ResolvedModel, flavor: SwiftFlavor, quant: str, force: bool, echo: Optional[TextIO]) -> None:
     from swiftkit.jobs import export as core
     from swiftkit.jobs.gguf_export import MODELFILE, run_gguf_export
 
@@ -192,7 +231,8 @@ def _export_gguf(
         if done == 1 or done == total or done % 25 == 0:
             click.echo(f"  GGUF: {done}/{total} tensors written ({name})", err=True)
 
-    result = run_gguf_export(lp, flavor, ck, quant, force, waiting, starting, echo, progress)
+    ck = target.adapter
+    result = run_gguf_export(target, flavor, quant, force, _waiting(ck), _starting(ck), echo, progress)
     if result.merged.exit_code != 0:
         click.echo(
             f"Error: ms-swift's export failed (exit {result.merged.exit_code}); its log: {core.export_log(ck)}",

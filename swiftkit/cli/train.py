@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from swiftkit.config.profiles import LoadedProfile
     from swiftkit.config.schema import Profile
+    from swiftkit.data.resolve import ResolvedModel
     from swiftkit.jobs.train import TrainPlan, TrainResult
     from swiftkit.swift.version import SwiftFlavor
 
@@ -41,30 +42,28 @@ def plan(what: str, profile_name: str, overrides: tuple[str, ...], checkpoint: O
     """
     from swiftkit.jobs import train as training
     from swiftkit.model.remote_code import model_code
-    from swiftkit.runs.checkpoints import checkpoint_for
+    from swiftkit.runs.checkpoints import resolve_model
     from swiftkit.swift import render
 
     lp = load_profile(profile_name, overrides)
     flavor = swift_flavor(planning=True)
-    if what == "sft":
-        train_plan = training.plan_train(lp, flavor)
-        command = train_plan.command
-        _notes(train_plan)
-        if lp.profile.launch.nnodes > 1:
-            click.echo(f"# {render.remote_code_note(lp.profile, model_code(lp.profile))}", err=True)
-            _vram_note(train_plan.run.profile)
-            for rank, node_command in training.node_commands(lp, flavor):
-                click.echo(f"# node {rank}: swiftkit train --profile {profile_name} --set launch.node_rank={rank}")
-                click.echo(node_command.display())
-            return
-    elif what == "infer":
-        command = render.render_infer(lp.profile, flavor, str(checkpoint_for(lp, checkpoint or "latest")))
-    else:
-        command = render.render_export(lp.profile, flavor, str(checkpoint_for(lp, checkpoint or "latest")))
-    click.echo(f"# {render.remote_code_note(lp.profile, model_code(lp.profile))}", err=True)
-    if what == "sft":
-        _vram_note(train_plan.run.profile)
-    click.echo(command.display())
+    if what != "sft":
+        target = resolve_model(lp, checkpoint or "latest")
+        command = render.render_infer(target, flavor) if what == "infer" else render.render_export(target, flavor)
+        click.echo(f"# {render.remote_code_note(target.profile, target.model, model_code(target.model))}", err=True)
+        click.echo(command.display())
+        return
+    train_plan = training.plan_train(lp, flavor)
+    run = train_plan.run
+    _notes(train_plan)
+    click.echo(f"# {render.remote_code_note(run.profile, run.model, model_code(run.model))}", err=True)
+    _vram_note(run.profile)
+    if run.profile.launch.nnodes == 1:
+        click.echo(train_plan.command.display())
+        return
+    for rank, node_command in training.node_commands(lp, flavor):
+        click.echo(f"# node {rank}: swiftkit train --profile {profile_name} --set launch.node_rank={rank}")
+        click.echo(node_command.display())
 
 
 def _vram_note(profile: Profile) -> None:
@@ -146,33 +145,33 @@ def train(
     now = datetime.now()
     if slurm:
         _train_slurm(lp, flavor, now, resume=resume, dry_run=dry_run, wait=wait, verbose=verbose)
-        return
-    if dry_run:
+    elif dry_run:
         plan_ = training.plan_train(lp, flavor, now=now, resume=resume, resume_from=resume_from)
         click.echo(plan_.command.display())
         _notes(plan_)
-        return
-    plan_ = training.prepare_train(lp, flavor, now=now, resume=resume, on_stage=_stage, resume_from=resume_from)
-    from swiftkit.cli.display import TrainDisplay
+    else:
+        plan_ = training.prepare_train(lp, flavor, now=now, resume=resume, on_stage=_stage, resume_from=resume_from)
+        _train_here(plan_, _profile_ref(lp), overrides, detach=detach, verbose=verbose, check=check)
 
-    for problem in plan_.warnings:
-        click.echo(f"warning: {problem.line()}", err=True)
-    for note in plan_.notes:
-        click.echo(f"warning: {note}", err=True)
+
+def _train_here(
+    plan_: TrainPlan, ref: Optional[str], overrides: tuple[str, ...], *, detach: bool, verbose: bool, check: bool
+) -> None:
+    """Start the prepared run here; in the background (--detach), or followed to its summary (and --check)."""
+    from swiftkit.cli.display import TrainDisplay
+    from swiftkit.jobs import train as training
+
+    _warnings(plan_)
     _notes(plan_)
     click.echo(plan_.command.display(), err=True)
     _stage("training: ms-swift starts, loads the model, then trains")
     started = training.start_train(plan_)
     if detach:
         started.lock.release()  # ms-swift holds its own copy of the run lock
-        ref = _profile_ref(lp)
-        option = f" --profile {shlex.quote(ref)}" if ref else ""  # "" for ./swiftkit.yaml
         click.echo(
             f"Training in the background: ms-swift pid {started.proc.pid}, run folder {plan_.run_dir}\n"
-            f"  follow it:   swiftkit logs -f{option}\n"
-            f"  its state:   swiftkit status{option}\n"
-            f"  stop it:     kill -INT -- -{started.proc.pid}\n"
-            f"ms-swift log: {plan_.log}"
+            + _follow_lines(_profile_option(ref), f"kill -INT -- -{started.proc.pid}")
+            + f"ms-swift log: {plan_.log}"
         )
         return
     click.echo(f"ms-swift log: {plan_.log}", err=True)
@@ -181,20 +180,38 @@ def train(
     else:
         with TrainDisplay(plan_.run_dir):
             result = training.wait_train(plan_, started)
-    code = report_result(result, _profile_ref(lp), overrides)
-    if code == 0 and (check or lp.profile.eval.after_train) and result.summary.checkpoint:
-        code = _check(lp, Path(result.summary.checkpoint))
+    code = report_result(result, ref, overrides)
+    if code == 0 and (check or plan_.run.profile.eval.after_train) and result.summary.checkpoint:
+        code = _check(plan_.run.trained(Path(result.summary.checkpoint)))
     sys.exit(code)
 
 
-def _check(lp: LoadedProfile, checkpoint: Path) -> int:
+def _warnings(plan_: TrainPlan) -> None:
+    for problem in plan_.warnings:
+        click.echo(f"warning: {problem.line()}", err=True)
+    for note in plan_.notes:
+        click.echo(f"warning: {note}", err=True)
+
+
+def _profile_option(ref: Optional[str]) -> str:
+    """`` --profile REF`` for the commands shown; "" for ./swiftkit.yaml."""
+    return f" --profile {shlex.quote(ref)}" if ref else ""
+
+
+def _follow_lines(option: str, stop: str) -> str:
+    """How to follow, inspect and stop a run that goes on without this terminal."""
+    return f"  follow it:   swiftkit logs -f{option}\n  its state:   swiftkit status{option}\n  stop it:     {stop}\n"
+
+
+def _check(target: ResolvedModel) -> int:
     """train --check: the identity eval of the new checkpoint and its verdict; 1 when a target is missed."""
     from swiftkit.cli.evaluate import local_eval, show_local
     from swiftkit.data.prompts import shipped_prompts
 
+    checkpoint = target.adapter
     _stage(f"check: swiftkit eval of {checkpoint.name} (identity probes and general prompts, base vs adapter)")
-    report = local_eval(lp, checkpoint, shipped_prompts("identity_probes.jsonl"), shipped_prompts("general.jsonl"))
-    return 0 if show_local(lp, report, checkpoint) else 1
+    report = local_eval(target, shipped_prompts("identity_probes.jsonl"), shipped_prompts("general.jsonl"))
+    return 0 if show_local(target, report) else 1
 
 
 def continue_text(result: TrainResult, profile_ref: Optional[str], overrides: tuple[str, ...] = ()) -> str:
@@ -224,19 +241,14 @@ def _train_slurm(
         _notes(plan_.train)
         return
     plan_ = jobs.prepare_slurm(lp, flavor, now=now, resume=resume, on_stage=_stage)
-    for problem in plan_.train.warnings:
-        click.echo(f"warning: {problem.line()}", err=True)
-    for note in plan_.train.notes:
-        click.echo(f"warning: {note}", err=True)
+    _warnings(plan_.train)
     sub = jobs.submit(lp, plan_)
     ref = _profile_ref(lp)
-    option = f" --profile {shlex.quote(ref)}" if ref else ""
+    option = _profile_option(ref)
     click.echo(
         f"Submitted SLURM job {sub.job_id}: run folder {sub.run_dir}\n"
-        f"  follow it:   swiftkit logs -f{option}\n"
-        f"  its state:   swiftkit status{option}\n"
-        f"  stop it:     swiftkit cancel{option}\n"
-        f"Job script: {sub.script}\nms-swift log: {sub.log}",
+        + _follow_lines(option, f"swiftkit cancel{option}")
+        + f"Job script: {sub.script}\nms-swift log: {sub.log}",
         err=wait,
     )
     if not wait:

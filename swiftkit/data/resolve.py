@@ -1,4 +1,4 @@
-"""The resolved run: the one object that travels from resolve through checks, writes, render and start.
+"""The resolved runs: the one object that travels from resolve through checks, writes, render and start.
 
 The second stage of the pipeline (profile -> resolved run -> checks -> argv -> process). A :class:`ResolvedRun`
 carries the profile as loaded (name, source, overrides: for the manifest), the fitted profile (batch numbers
@@ -8,13 +8,17 @@ takes it alone and never looks back at the loaded profile.
 
 The batch is fitted in ``sizing`` (a layer above this one), so :func:`assemble_run` takes the fitted profile and
 the choice; ``jobs.train.resolve_train_run`` is the one place that fits and assembles.
+
+infer, export, deploy and eval load a trained model instead: a :class:`ResolvedModel` carries the profile as loaded,
+the base model's path and the checkpoint chosen (an adapter, a merged folder, or none: the base model), decided once
+by ``runs.checkpoints.resolve_model``; render and the jobs take it alone.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional
 
@@ -22,8 +26,9 @@ from swiftkit.config.profiles import LoadedProfile
 from swiftkit.config.schema import Profile
 from swiftkit.data import identity as ident
 from swiftkit.data.prepare import PreparedEntry, entry_records, plan_data
+from swiftkit.errors import SwiftkitError
 from swiftkit.fsutil import atomic_write_text
-from swiftkit.layout import TRAIN_LOG
+from swiftkit.layout import TRAIN_LOG, is_merged
 from swiftkit.model.locate import is_local_model, model_path
 
 
@@ -72,6 +77,15 @@ class ResolvedRun:
         return self.run_dir / TRAIN_LOG
 
     @property
+    def base(self) -> ResolvedModel:
+        """The base model as this run resolved it (what self-replay asks before training)."""
+        return self.trained(None)
+
+    def trained(self, checkpoint: Optional[Path]) -> ResolvedModel:
+        """A checkpoint this run wrote, on the base model as the run resolved it (what `train --check` scores)."""
+        return ResolvedModel(self.loaded, self.model, self.local_model, checkpoint)
+
+    @property
     def replays_missing(self) -> list[PreparedEntry]:
         """Self-replay entries whose cached answers do not exist yet (made before training)."""
         return [d for d in self.data if d.replay_prompts is not None and not Path(d.source).is_file()]
@@ -97,6 +111,46 @@ def assemble_run(
         data=plan_data(fitted, run_dir),
         resume_from=resume_from,
     )
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """What infer, export, deploy and eval load: the base model (path decided once) and the checkpoint on it."""
+
+    loaded: LoadedProfile  # the profile as loaded; its name goes into messages, file and served names
+    model: str  # --model of the base: the embedded model's folder, a local folder or a hub id
+    local_model: bool
+    checkpoint: Optional[Path]  # an adapter folder, a merged folder (``…-merged``) or None: the base model alone
+
+    @property
+    def profile(self) -> Profile:
+        return self.loaded.profile
+
+    @property
+    def name(self) -> str:
+        return self.loaded.name
+
+    @property
+    def merged(self) -> bool:
+        """The checkpoint is a merged model folder: ms-swift loads it as the model, with no adapter."""
+        return self.checkpoint is not None and is_merged(str(self.checkpoint))
+
+    @property
+    def adapter(self) -> Path:
+        """The checkpoint export merges and eval scores (both resolve one, never the base model alone)."""
+        if self.checkpoint is None:
+            raise SwiftkitError("no checkpoint was resolved for an export or eval; this is a swiftkit bug.")
+        return self.checkpoint
+
+    @property
+    def base(self) -> ResolvedModel:
+        """The same base model without the checkpoint (what eval compares the adapter with)."""
+        return replace(self, checkpoint=None)
+
+
+def assemble_model(loaded: LoadedProfile, checkpoint: Optional[Path]) -> ResolvedModel:
+    """The resolved model for ``checkpoint`` (already chosen): the base model's path decided once, here."""
+    return ResolvedModel(loaded, model_path(loaded.profile), is_local_model(loaded.profile), checkpoint)
 
 
 def write_data(run: ResolvedRun) -> None:

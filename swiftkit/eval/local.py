@@ -6,8 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Optional
 
-from swiftkit.config.profiles import LoadedProfile
 from swiftkit.data.prompts import load_prompts
+from swiftkit.data.resolve import ResolvedModel
 from swiftkit.errors import SwiftkitError
 from swiftkit.eval import report as verdicts
 from swiftkit.eval.score import EvalReport, score, table
@@ -22,14 +22,14 @@ EvalProgress = Callable[[str, int, int], None]  # (who answers: "base model" | "
 
 
 def run_eval(
-    lp: LoadedProfile,
+    target: ResolvedModel,
     flavor: SwiftFlavor,
-    checkpoint: Path,
     probes_file: Path,
     general_file: Path,
     on_progress: Optional[EvalProgress] = None,
 ) -> EvalReport:
-    """Base model and adapter on the identity probes and general prompts; scores written to the checkpoint.
+    """Base model and the resolved adapter on the identity probes and general prompts; scores written to the
+    checkpoint.
 
     ``on_progress(who, answered, total)`` hears each batch of answers ms-swift writes (the base model's only when
     they are not cached yet)."""
@@ -37,16 +37,19 @@ def run_eval(
     def part(who: str) -> Optional[Callable[[int, int], None]]:
         return None if on_progress is None else (lambda done, total: on_progress(who, done, total))
 
-    if lp.profile.identity is None:
-        raise SwiftkitError(f"profile {lp.name} has no identity: section; eval needs the name and author to look for.")
+    identity, checkpoint = target.profile.identity, target.adapter
+    if identity is None:
+        raise SwiftkitError(
+            f"profile {target.name} has no identity: section; eval needs the name and author to look for."
+        )
     probes, general = load_prompts(probes_file), load_prompts(general_file)
     questions = [p.prompt for p in probes] + [p.prompt for p in general]
-    base = base_answers(lp, flavor, questions, "eval", on_progress=part("base model"))
-    ensure_model(lp.profile)
-    tuned = answer_prompts(lp, flavor, checkpoint, questions, on_progress=part("adapter"))
+    base = base_answers(target.base, flavor, questions, "eval", on_progress=part("base model"))
+    ensure_model(target.profile)
+    tuned = answer_prompts(target, flavor, questions, on_progress=part("adapter"))
     n = len(probes)
     report = score(
-        lp.profile.identity,
+        identity,
         probes,
         general,
         {"probes": base[:n], "general": base[n:]},

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, TextIO
 
-from swiftkit.config.profiles import LoadedProfile
+from swiftkit.data.resolve import ResolvedModel
 from swiftkit.errors import SwiftkitError
 from swiftkit.fsutil import refuse_link
 from swiftkit.layout import EXPORT_LOG, export_lock_path, merged_path, partial_merged_path
@@ -38,14 +38,15 @@ class ExportDecision:
     reason: str
 
 
-def plan_export(lp: LoadedProfile, flavor: SwiftFlavor, checkpoint: Path, force: bool = False) -> ExportDecision:
+def plan_export(target: ResolvedModel, flavor: SwiftFlavor, force: bool = False) -> ExportDecision:
     """Skip when the merged folder is complete and newer than the adapter, unless ``force``."""
+    checkpoint = target.adapter
     merged = merged_path(checkpoint)
-    if not lp.profile.export.merge_lora:
-        raise SwiftkitError(f"profile {lp.name} has export.merge_lora: false; nothing to export.")
+    if not target.profile.export.merge_lora:
+        raise SwiftkitError(f"profile {target.name} has export.merge_lora: false; nothing to export.")
     if not force and checkpoints.merged_complete(merged) and _newer(merged, checkpoint):
         return ExportDecision(checkpoint, merged, None, "already merged and newer than the adapter")
-    return ExportDecision(checkpoint, merged, render_export(lp.profile, flavor, str(checkpoint)), "")
+    return ExportDecision(checkpoint, merged, render_export(target, flavor), "")
 
 
 def _newer(merged: Path, checkpoint: Path) -> bool:
@@ -84,9 +85,8 @@ class ExportResult:
 
 
 def run_export(
-    lp: LoadedProfile,
+    target: ResolvedModel,
     flavor: SwiftFlavor,
-    checkpoint: Path,
     force: bool = False,
     on_wait: Optional[Callable[[dict[str, Any]], None]] = None,
     on_start: Optional[Callable[[ExportDecision], None]] = None,
@@ -98,9 +98,10 @@ def run_export(
     from swiftkit.runs.lock import exclusive
     from swiftkit.swift import runner
 
-    refuse_shipped_code(lp.profile, checkpoint)
+    checkpoint = target.adapter
+    refuse_shipped_code(target.profile, target.model, checkpoint)
     with exclusive(export_lock_path(checkpoint), on_wait, checkpoint=str(checkpoint), started=_now()) as fd:
-        decision = plan_export(lp, flavor, checkpoint, force)  # decided again: another export may just have ended
+        decision = plan_export(target, flavor, force)  # decided again: another export may just have ended
         if decision.command is None:
             return ExportResult(decision, 0)
         partial = partial_merged_path(checkpoint)
@@ -125,7 +126,7 @@ def run_export(
                         "Check free space and run 'swiftkit export --force' again."
                     )
                 text = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""
-                alignment = align(partial, trained_system(text, lp.profile.system))
+                alignment = align(partial, trained_system(text, target.profile.system))
                 _swap(partial, decision.merged_path)
         finally:
             shutil.rmtree(partial, ignore_errors=True)

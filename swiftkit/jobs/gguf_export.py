@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, TextIO
 
-from swiftkit.config.profiles import LoadedProfile
+from swiftkit.data.resolve import ResolvedModel
 from swiftkit.errors import SwiftkitError
 from swiftkit.fsutil import atomic_write_text
 from swiftkit.jobs.export import ExportDecision, ExportResult, export_log, run_export, trained_system
@@ -52,10 +52,14 @@ class GgufResult:
     notes: list[str] = field(default_factory=list)
 
 
-def file_name(lp: LoadedProfile, quant: str) -> str:
+def model_name(target: ResolvedModel) -> str:
+    """The GGUF's ``general.name``: the identity's name, the profile name when it has no identity."""
+    return target.profile.identity.name if target.profile.identity else target.name
+
+
+def file_name(target: ResolvedModel, quant: str) -> str:
     """``<identity name>-<quant>.gguf`` (file-name safe), the profile name when it has no identity."""
-    name = lp.profile.identity.name if lp.profile.identity else lp.name
-    return f"{re.sub(r'[^A-Za-z0-9._-]+', '-', name).strip('-.') or 'model'}-{quant}.gguf"
+    return f"{re.sub(r'[^A-Za-z0-9._-]+', '-', model_name(target)).strip('-.') or 'model'}-{quant}.gguf"
 
 
 def quantiser() -> Optional[str]:
@@ -65,7 +69,7 @@ def quantiser() -> Optional[str]:
     return shutil.which(QUANTIZE_PROGRAM)
 
 
-def check_before_work(lp: LoadedProfile, checkpoint: Path, quant: str) -> None:
+def check_before_work(target: ResolvedModel, quant: str) -> None:
     """Refuse an unknown quantisation, a missing quantiser, or an architecture GGUF export does not write, before
     anything is merged (the base model's config.json where it is on disk)."""
     gguf_file.refuse_unknown_quant(quant)
@@ -75,7 +79,7 @@ def check_before_work(lp: LoadedProfile, checkpoint: Path, quant: str) -> None:
             "(pip install 'swiftkit[gguf-run]') or put llama.cpp's llama-quantize on PATH; "
             f"or export {', '.join(gguf_file.WRITTEN)}, which swiftkit writes itself."
         )
-    base = _base_folder(checkpoint)
+    base = _base_folder(target.adapter)
     if base is not None:
         gguf_file.refuse_unsupported(gguf_file.model_type(base), f"the base model {base}")
 
@@ -92,9 +96,8 @@ def _base_folder(checkpoint: Path) -> Optional[Path]:
 
 
 def run_gguf_export(
-    lp: LoadedProfile,
+    target: ResolvedModel,
     flavor: SwiftFlavor,
-    checkpoint: Path,
     quant: str,
     force: bool = False,
     on_wait: Optional[Callable[[dict[str, Any]], None]] = None,
@@ -105,28 +108,28 @@ def run_gguf_export(
     """Merge (or reuse the merge), then write ``<name>-<quant>.gguf`` and its Modelfile next to the merged folder."""
     from swiftkit.runs.lock import exclusive
 
-    check_before_work(lp, checkpoint, quant)
-    merged = run_export(lp, flavor, checkpoint, force, on_wait=on_wait, on_start=on_start, echo=echo)
+    check_before_work(target, quant)
+    checkpoint = target.adapter
+    merged = run_export(target, flavor, force, on_wait=on_wait, on_start=on_start, echo=echo)
     result = GgufResult(merged)
     if merged.exit_code != 0:
         return result
     folder = merged.decision.merged_path
     gguf_file.refuse_unsupported(gguf_file.model_type(folder), f"the merged model {folder}")
-    target = folder.parent / file_name(lp, quant)
+    gguf = folder.parent / file_name(target, quant)
     with exclusive(export_lock_path(checkpoint), on_wait, checkpoint=str(checkpoint), started=_now()):
         log = export_log(checkpoint)
         text = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""
-        system = trained_system(text, lp.profile.system)
+        system = trained_system(text, target.profile.system)
         aligned = chat_template.align(folder, system)  # a merge made before this export may still need it
         if aligned.changed or aligned.warning:
             result.notes.append(("Warning: " if aligned.warning else "") + aligned.note)
         template = chat_template.read(folder)
         started = time.monotonic()
-        name = lp.profile.identity.name if lp.profile.identity else lp.name
-        result.quantiser = _write_checked(folder, target, quant, name, template, progress)
+        result.quantiser = _write_checked(folder, gguf, quant, model_name(target), template, progress)
         result.seconds = time.monotonic() - started
-    result.path, result.size = target, target.stat().st_size
-    result.modelfile = write_modelfile(lp, target, template, system)
+    result.path, result.size = gguf, gguf.stat().st_size
+    result.modelfile = write_modelfile(target, gguf, template, system)
     return result
 
 
@@ -182,10 +185,10 @@ def quantise(source: Path, out: Path, quant: str) -> str:
     return found
 
 
-def modelfile_text(lp: LoadedProfile, gguf: Path, template: Optional[str], system: Optional[str]) -> str:
+def modelfile_text(target: ResolvedModel, gguf: Path, template: Optional[str], system: Optional[str]) -> str:
     """An Ollama Modelfile for ``gguf``: its chat format, the trained system prompt, stop tokens and the profile's
     generation settings (profile ``infer``)."""
-    infer = lp.profile.infer
+    infer = target.profile.infer
     lines = [f"# Made by swiftkit for {gguf.name}; run: ollama create NAME -f {MODELFILE}", f"FROM ./{gguf.name}"]
     if template is not None and chat_template.is_chatml(template):
         lines.append(f'TEMPLATE """{CHATML_OLLAMA}"""')
@@ -203,9 +206,9 @@ def modelfile_text(lp: LoadedProfile, gguf: Path, template: Optional[str], syste
     return "\n".join(lines) + "\n"
 
 
-def write_modelfile(lp: LoadedProfile, gguf: Path, template: Optional[str], system: Optional[str]) -> Path:
+def write_modelfile(target: ResolvedModel, gguf: Path, template: Optional[str], system: Optional[str]) -> Path:
     path = gguf.parent / MODELFILE
-    atomic_write_text(path, modelfile_text(lp, gguf, template, system))
+    atomic_write_text(path, modelfile_text(target, gguf, template, system))
     return path
 
 

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Optional
 
-from swiftkit.config.profiles import LoadedProfile
 from swiftkit.data.prompts import load_prompts
+from swiftkit.data.resolve import ResolvedModel
 from swiftkit.errors import SwiftkitError
 from swiftkit.fsutil import atomic_write_text
 from swiftkit.model.remote_code import refuse_shipped_code
@@ -31,14 +31,11 @@ def write_prompts(prompts: list[str], folder: Path) -> Path:
     return atomic_write_text(folder / "prompts.jsonl", "\n".join(lines) + "\n")
 
 
-def batch_command(
-    lp: LoadedProfile, flavor: SwiftFlavor, checkpoint: Optional[Path], prompts: list[str], folder: Path
-) -> tuple[Command, Path]:
+def batch_command(target: ResolvedModel, flavor: SwiftFlavor, prompts: list[str], folder: Path) -> tuple[Command, Path]:
     """The `swift infer` batch command for ``prompts`` (writes the prompts file) and where results will be."""
     prompts_file = write_prompts(prompts, folder)
     result_file = folder / "results.jsonl"
-    ck = str(checkpoint) if checkpoint is not None else None
-    return render_infer(lp.profile, flavor, ck, str(prompts_file), str(result_file)), result_file
+    return render_infer(target, flavor, str(prompts_file), str(result_file)), result_file
 
 
 def read_answers(result_file: Path, prompts: list[str]) -> list[str]:
@@ -56,6 +53,11 @@ def read_answers(result_file: Path, prompts: list[str]) -> list[str]:
     if set(answers) != set(prompts):
         return [str(row.get("response", "")) for row in rows]  # trust the order
     return [answers[p].pop(0) for p in prompts]
+
+
+def refuse_code(target: ResolvedModel) -> None:
+    """Refuse a model or checkpoint folder that ships code, unless the profile trusts it (see model.remote_code)."""
+    refuse_shipped_code(target.profile, target.model, *([target.checkpoint] if target.checkpoint is not None else []))
 
 
 Progress = Callable[[int, int], None]  # (prompts answered so far, prompts in all)
@@ -101,14 +103,14 @@ class ResultCounter:
 
 
 def answer_prompts(
-    lp: LoadedProfile,
+    target: ResolvedModel,
     flavor: SwiftFlavor,
-    checkpoint: Optional[Path],
     prompts: list[str],
     on_progress: Optional[Progress] = None,
     **run_options: Any,
 ) -> list[str]:
-    """Run ms-swift batch inference (base model when ``checkpoint`` is None) and return the answers.
+    """Run ms-swift batch inference on the resolved model (the base model alone when it has no checkpoint) and
+    return the answers.
 
     ``on_progress(answered, total)`` hears how far it is each time a batch of answers has been written."""
     import contextlib
@@ -116,9 +118,9 @@ def answer_prompts(
 
     from swiftkit.swift import runner
 
-    refuse_shipped_code(lp.profile, *([checkpoint] if checkpoint is not None else []))
+    refuse_code(target)
     with tempfile.TemporaryDirectory(prefix="swiftkit-infer-") as tmp:
-        command, result_file = batch_command(lp, flavor, checkpoint, prompts, Path(tmp))
+        command, result_file = batch_command(target, flavor, prompts, Path(tmp))
         log = Path(tmp) / "swift.log"
         counting = ResultCounter(result_file, len(prompts), on_progress) if on_progress else contextlib.nullcontext()
         with counting:

@@ -165,9 +165,9 @@ def prepare_train(
     from swiftkit.sizing.gpus import check_gpu, check_packages
 
     stage = on_stage or (lambda _text: None)
-    refuse_shipped_code(lp.profile)
     plan = plan_train(lp, flavor, now, resume, resume_from, slurm)
     run = plan.run  # from here on the resolved run is the only profile that travels
+    refuse_shipped_code(run.profile, run.model)
     refuse_on_errors(check_data(run))
     # a missing card is refused before any model loads (a SLURM job trains on the cluster's nodes, not here)
     gpu_warning = None if slurm else check_gpu(run.profile, run.loaded.name)
@@ -180,7 +180,7 @@ def prepare_train(
         assert entry.replay_prompts is not None
         stage(f"self-replay: the base model answers {entry.replay_prompts} (once per model, cached)")
         ensure_replay(
-            run.loaded,
+            run.base,
             flavor,
             Path(entry.replay_prompts),
             on_progress=lambda done, total: stage(f"self-replay: {done}/{total} answers"),
@@ -392,9 +392,7 @@ def wait_train(plan: TrainPlan, run: StartedRun, echo: Optional[TextIO] = None) 
         status,
         reason=reason or None,
         wall_seconds=round(wall, 1),
-        last_checkpoint=summary.checkpoint,
-        final_loss=summary.final_loss,
-        peak_memory_gib=summary.peak_memory_gib,
+        **summary.outcome(),
     )
     return TrainResult(code, status, plan.run_dir, plan.log, summary, reason)
 

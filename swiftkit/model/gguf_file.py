@@ -193,32 +193,13 @@ def _convert(data: Any, qtype: Any) -> Any:
 FILE_TYPES = {"f16": "MOSTLY_F16", "bf16": "MOSTLY_BF16", "q8_0": "MOSTLY_Q8_0"}
 
 
-def write(
-    folder: Path,
-    out: Path,
-    quant: str,
-    name: str,
-    chat_template: Optional[str],
-    progress: Optional[Progress] = None,
-) -> Written:
-    """Write ``folder`` (a merged model) to ``out`` as GGUF in ``quant`` (one of :data:`WRITTEN`).
-
-    ``out`` is written in place: the caller gives a temporary name and renames it when this returns."""
+def _add_model(writer: Any, config: dict[str, Any], name: str, quant: str) -> tuple[int, int]:
+    """The model's name, file type and shape (from config.json); returns (attention heads, key/value heads)."""
     import gguf
-    import numpy as np
 
-    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    kind = config.get("model_type", "unknown")
-    refuse_unsupported(kind, str(folder))
-    arch = gguf.MODEL_ARCH.LLAMA if kind == "llama" else gguf.MODEL_ARCH.QWEN2
-    tokens, types, pre = vocabulary(folder, int(config["vocab_size"]))
-    plan = _plan(folder, config, arch)
     heads, kv_heads = int(config["num_attention_heads"]), int(config.get("num_key_value_heads") or 0)
     kv_heads = kv_heads or heads
     hidden = int(config["hidden_size"])
-    head_dim = int(config.get("head_dim") or hidden // heads)
-
-    writer = gguf.GGUFWriter(str(out), kind)
     writer.add_type("model")
     writer.add_name(name)
     writer.add_file_type(getattr(gguf.LlamaFileType, FILE_TYPES[quant]))
@@ -229,9 +210,17 @@ def write(
     writer.add_feed_forward_length(int(config["intermediate_size"]))
     writer.add_head_count(heads)
     writer.add_head_count_kv(kv_heads)
-    writer.add_rope_dimension_count(head_dim)
+    writer.add_rope_dimension_count(int(config.get("head_dim") or hidden // heads))
     writer.add_rope_freq_base(float(config.get("rope_theta", 10000.0)))
     writer.add_layer_norm_rms_eps(float(config.get("rms_norm_eps", 1e-6)))
+    return heads, kv_heads
+
+
+def _add_tokenizer(writer: Any, folder: Path, vocab_size: int, chat_template: Optional[str]) -> None:
+    """The vocabulary, merges, special tokens and the chat template."""
+    import gguf
+
+    tokens, types, pre = vocabulary(folder, vocab_size)
     writer.add_vocab_size(len(tokens))
     writer.add_tokenizer_model("gpt2")
     writer.add_tokenizer_pre(pre)
@@ -243,9 +232,14 @@ def write(
         special.add_special_token["bos"] = adds_bos(folder)
     special.add_to_gguf(writer, quiet=True)
 
-    shapes: dict[str, tuple[int, ...]] = {}
+
+def _add_tensor_infos(writer: Any, folder: Path, plan: list[tuple[str, str]], quant: str) -> None:
+    """Each tensor's name, shape and type, read from the safetensors headers (no weights loaded)."""
+    import gguf
+    import numpy as np
     from safetensors import safe_open
 
+    shapes: dict[str, tuple[int, ...]] = {}
     for file in sorted(folder.glob("*.safetensors")):
         with safe_open(str(file), framework="pt") as handle:
             for hf_name in handle.keys():  # noqa: SIM118
@@ -261,22 +255,58 @@ def write(
             byte_shape = gguf.quant_shape_to_byte_shape(shape, qtype)
             writer.add_tensor_info(new, byte_shape, np.dtype(np.uint8), int(np.prod(byte_shape)), raw_dtype=qtype)
 
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_ti_data_to_file()
+
+def _write_tensors(
+    writer: Any,
+    folder: Path,
+    plan: list[tuple[str, str]],
+    quant: str,
+    permute: Optional[tuple[int, int]],
+    progress: Optional[Progress],
+) -> None:
+    """The weights, one tensor at a time, in the order of the plan; ``permute``: a llama's (heads, kv heads), whose
+    q/k projections llama.cpp expects permuted."""
     wanted = dict(plan)
     done = 0
     for hf_name, data in _weights(folder):
         gguf_name = wanted.get(hf_name)
         if gguf_name is None:
             continue
-        if kind == "llama" and hf_name.endswith("self_attn.q_proj.weight"):
-            data = _permute(data, heads)
-        elif kind == "llama" and hf_name.endswith("self_attn.k_proj.weight"):
-            data = _permute(data, kv_heads)
+        if permute is not None and hf_name.endswith("self_attn.q_proj.weight"):
+            data = _permute(data, permute[0])
+        elif permute is not None and hf_name.endswith("self_attn.k_proj.weight"):
+            data = _permute(data, permute[1])
         writer.write_tensor_data(_convert(data, _target(quant, gguf_name, tuple(data.shape))))
         done += 1
         if progress is not None:
             progress(done, len(plan), gguf_name)
+
+
+def write(
+    folder: Path,
+    out: Path,
+    quant: str,
+    name: str,
+    chat_template: Optional[str],
+    progress: Optional[Progress] = None,
+) -> Written:
+    """Write ``folder`` (a merged model) to ``out`` as GGUF in ``quant`` (one of :data:`WRITTEN`).
+
+    ``out`` is written in place: the caller gives a temporary name and renames it when this returns."""
+    import gguf
+
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    kind = config.get("model_type", "unknown")
+    refuse_unsupported(kind, str(folder))
+    arch = gguf.MODEL_ARCH.LLAMA if kind == "llama" else gguf.MODEL_ARCH.QWEN2
+    plan = _plan(folder, config, arch)
+    writer = gguf.GGUFWriter(str(out), kind)
+    heads = _add_model(writer, config, name, quant)
+    _add_tokenizer(writer, folder, int(config["vocab_size"]), chat_template)
+    _add_tensor_infos(writer, folder, plan, quant)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_ti_data_to_file()
+    _write_tensors(writer, folder, plan, quant, heads if kind == "llama" else None, progress)
     writer.close()
     return Written(out, len(plan), kind)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from swiftkit.config.schema import Profile
 from swiftkit.errors import SwiftkitError
-from swiftkit.model.locate import is_local_path, model_path
+from swiftkit.model.locate import is_local_path
 
 # JSON files whose auto_map points transformers at Python files in the folder
 AUTO_MAP_FILES = ("config.json", "tokenizer_config.json", "processor_config.json", "preprocessor_config.json")
@@ -51,19 +51,17 @@ def _json(path: Path) -> object:
         return None
 
 
-def model_code(profile: Profile) -> list[str]:
-    """The code files of the profile's local model folder ([] for a hub model)."""
-    path = model_path(profile)
-    return shipped_code(Path(path).expanduser()) if is_local_path(path) else []
+def model_code(model: str) -> list[str]:
+    """The code files of a local model folder ([] for a hub model); ``model``: the resolved ``--model``."""
+    return shipped_code(Path(model).expanduser()) if is_local_path(model) else []
 
 
-def refuse_shipped_code(profile: Profile, *folders: Path) -> None:
-    """Raise when the profile's model folder, or an adapter folder in ``folders``, carries code and the profile
-    does not trust remote code."""
+def refuse_shipped_code(profile: Profile, model: str, *folders: Path) -> None:
+    """Raise when the model folder (``model``: the resolved ``--model``), or an adapter folder in ``folders``,
+    carries code and the profile does not trust remote code."""
     if profile.model.trust_remote_code:
         return
-    path = model_path(profile)
-    targets = ([Path(path).expanduser()] if is_local_path(path) else []) + [Path(f) for f in folders]
+    targets = ([Path(model).expanduser()] if is_local_path(model) else []) + [Path(f) for f in folders]
     for folder in targets:
         found = shipped_code(folder)
         if found:

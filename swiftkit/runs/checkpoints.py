@@ -19,6 +19,7 @@ from typing import Any, Optional
 
 from swiftkit.config import hints
 from swiftkit.config.profiles import LoadedProfile
+from swiftkit.data.resolve import ResolvedModel, assemble_model
 from swiftkit.errors import SwiftkitError
 from swiftkit.layout import CHECKPOINT_RE, LOGGING_JSONL, RUN_RE, is_merged, merged_path
 from swiftkit.runs.integrity import ADAPTER_WEIGHTS, check_checkpoint, check_resume, merged_complete, merged_problem
@@ -238,6 +239,12 @@ def checkpoint_for(lp: LoadedProfile, which: str, merged: bool = False) -> Path:
             raise SwiftkitError(f"{path} has no merged model yet; run '{hints.command(lp, 'export')}' first.")
         return folder
     return path
+
+
+def resolve_model(lp: LoadedProfile, which: str, merged: bool = False) -> ResolvedModel:
+    """The one resolve of infer, export, deploy and eval: the checkpoint chosen (see :func:`checkpoint_for`) and the
+    base model's path, decided once. Everything after takes only the result."""
+    return assemble_model(lp, checkpoint_for(lp, which, merged))
 
 
 def _given(path: Path) -> Path:

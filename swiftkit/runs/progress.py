@@ -145,6 +145,14 @@ class RunSummary:
     losses: list[tuple[int, float]] = field(default_factory=list)
     eval_losses: list[tuple[int, float]] = field(default_factory=list)
 
+    def outcome(self) -> dict[str, Any]:
+        """What a run's manifest records of it when the run is closed."""
+        return {
+            "last_checkpoint": self.checkpoint,
+            "final_loss": self.final_loss,
+            "peak_memory_gib": self.peak_memory_gib,
+        }
+
 
 def summarise(
     run_dir: Path, events: list[Event], status: str, exit_code: Optional[int], wall_seconds: Optional[float] = None

@@ -97,9 +97,7 @@ def reconcile(run_dir: Path, write: bool = True) -> RunState:
                 state.status,
                 ended=state.ended,
                 reconciled=state.note,
-                last_checkpoint=summary.checkpoint,
-                final_loss=summary.final_loss,
-                peak_memory_gib=summary.peak_memory_gib,
+                **summary.outcome(),
             )
         except OSError:
             pass  # read-only or full: the state is still reported, just not recorded
@@ -129,9 +127,7 @@ def _reconcile_job(
                 state.status,
                 reason=state.note,
                 slurm_state=found.state,
-                last_checkpoint=summary.checkpoint,
-                final_loss=summary.final_loss,
-                peak_memory_gib=summary.peak_memory_gib,
+                **summary.outcome(),
             )
         except OSError:
             pass

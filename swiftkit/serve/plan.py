@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from swiftkit.config.profiles import LoadedProfile
+from swiftkit.data.resolve import ResolvedModel
 from swiftkit.layout import DEPLOY_LOG
 from swiftkit.serve.address import base_url, check_exposure, check_port
 from swiftkit.swift.render import Command, Endpoint, render_deploy
@@ -19,13 +19,13 @@ from swiftkit.swift.version import SwiftFlavor
 NAME_CHARS = re.compile(r"[^a-z0-9._-]+")
 
 
-def served_name(lp: LoadedProfile) -> str:
+def served_name(target: ResolvedModel) -> str:
     """The model name clients send: the identity's name as a slug ("Swift-Robot" -> "swift-robot"), else the
     profile's name."""
-    ident = lp.profile.identity
-    source = ident.name if ident is not None else lp.name
+    ident = target.profile.identity
+    source = ident.name if ident is not None else target.name
     slug = NAME_CHARS.sub("-", source.strip().lower()).strip("-.")
-    return slug or NAME_CHARS.sub("-", lp.name.lower()).strip("-.") or "model"
+    return slug or NAME_CHARS.sub("-", target.name.lower()).strip("-.") or "model"
 
 
 @dataclass(frozen=True)
@@ -41,21 +41,21 @@ class DeployPlan:
 
 
 def plan_deploy(
-    lp: LoadedProfile,
+    target: ResolvedModel,
     flavor: SwiftFlavor,
-    checkpoint: Optional[Path],
     endpoint: Endpoint,
     log_dir: Optional[Path] = None,
     check: bool = True,
 ) -> DeployPlan:
-    """The command for ``checkpoint`` (an adapter, a merged folder, or None for the base model).
+    """The command for the resolved model (an adapter, a merged folder, or the base model alone).
 
     Refuses a non-loopback host without an API key, and (with ``check``) a port that is taken."""
     check_exposure(endpoint.host, endpoint.api_key)
-    command = render_deploy(lp.profile, flavor, str(checkpoint) if checkpoint is not None else None, endpoint)
+    command = render_deploy(target, flavor, endpoint)
     if check:
         check_port(endpoint.host, endpoint.port)
-    folder = log_dir or (checkpoint.parent if checkpoint is not None else Path(lp.profile.output_dir))
+    checkpoint = target.checkpoint
+    folder = log_dir or (checkpoint.parent if checkpoint is not None else Path(target.profile.output_dir))
     return DeployPlan(command, endpoint, checkpoint, folder / DEPLOY_LOG.format(port=endpoint.port))
 
 

@@ -138,6 +138,38 @@ def zero3_working_set(shape: Shape, size: int) -> float:
     return ZERO3_BUFFERS * max(2 * linear / shape.layers, shape.vocab * shape.hidden) * size
 
 
+def _activation_bytes(
+    shape: Shape, tokens: int, size: int, gradient_checkpointing: bool, use_liger_kernel: bool
+) -> tuple[float, float]:
+    """Activations kept for the backward pass, and the logits (none with Liger's fused loss)."""
+    scale = size / 2
+    n, h, i = shape.layers, shape.hidden, shape.intermediate
+    layer = ACTIVATION_BYTES * (h + i) * scale * (LIGER_ACTIVATIONS if use_liger_kernel else 1.0)
+    if gradient_checkpointing:
+        activations = tokens * (n * 2 * h * scale + layer)
+    else:
+        activations = tokens * n * layer
+    logits = 0.0 if use_liger_kernel else tokens * shape.vocab * LOGIT_BYTES
+    return activations, logits
+
+
+def _per_gpu(
+    shape: Shape, size: int, weights: float, state: float, deepspeed: Optional[str], world: int
+) -> tuple[float, float, dict[str, float]]:
+    """Weights and optimizer state one GPU holds under ZeRO (split over ``world``, or offloaded), and ZeRO-3's
+    working set."""
+    extra: dict[str, float] = {}
+    shards = max(world, 1)
+    if deepspeed in ("zero2", "zero3"):
+        state /= shards
+    elif deepspeed == "zero3_offload":
+        state = 0.0
+    if deepspeed in ("zero3", "zero3_offload"):
+        weights = weights / shards if deepspeed == "zero3" else 0.0
+        extra["zero3 buffers"] = zero3_working_set(shape, size) / GIB
+    return weights, state, extra
+
+
 def peak(
     shape: Shape,
     *,
@@ -162,15 +194,8 @@ def peak(
     decoder's linear layers in ``quant_bits`` (plus double-quantised constants), the rest in ``torch_dtype``.
     """
     size = DTYPE_BYTES[torch_dtype]
-    scale = size / 2
-    n, h, i = shape.layers, shape.hidden, shape.intermediate
     tokens = batch * seq_len
-    layer = ACTIVATION_BYTES * (h + i) * scale * (LIGER_ACTIVATIONS if use_liger_kernel else 1.0)
-    if gradient_checkpointing:
-        activations = tokens * (n * 2 * h * scale + layer)
-    else:
-        activations = tokens * n * layer
-    logits = 0.0 if use_liger_kernel else tokens * shape.vocab * LOGIT_BYTES
+    activations, logits = _activation_bytes(shape, tokens, size, gradient_checkpointing, use_liger_kernel)
     linear, rest = weight_split(shape)
     if quant_bits is not None:
         weights = linear * quant_bits / 8 * QUANT_CONSTANTS + rest * size
@@ -179,16 +204,7 @@ def peak(
     full = tuner_type == "full"
     trainable = shape.params if full else lora_params(shape, lora_rank, target_modules or ["all-linear"])
     state_bytes = (FULL_STATE_BYTES_DS if deepspeed else FULL_STATE_BYTES) if full else LORA_STATE_BYTES
-    state = float(trainable * state_bytes)
-    extra: dict[str, float] = {}
-    shards = max(world, 1)
-    if deepspeed in ("zero2", "zero3"):
-        state /= shards
-    elif deepspeed == "zero3_offload":
-        state = 0.0
-    if deepspeed in ("zero3", "zero3_offload"):
-        weights = weights / shards if deepspeed == "zero3" else 0.0
-        extra["zero3 buffers"] = zero3_working_set(shape, size) / GIB
+    weights, state, extra = _per_gpu(shape, size, weights, float(trainable * state_bytes), deepspeed, world)
     if world > 1 and deepspeed is None:
         extra["ddp buckets"] = trainable * (4 if not full else size) / GIB
     parts = {

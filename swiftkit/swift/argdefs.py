@@ -142,6 +142,21 @@ class _Module:
                 self.aliases[node.targets[0].id] = node.value
 
 
+UNKNOWN = object()  # module_value: an expression it cannot fold
+
+
+def _dict_keys_first(expr: ast.Dict) -> dict[Any, Any]:
+    """A dict display whose keys are constants; a value that is not becomes its source text."""
+    out: dict[Any, Any] = {}
+    for key, value in zip(expr.keys, expr.values, strict=False):
+        assert key is not None
+        try:
+            out[ast.literal_eval(key)] = ast.literal_eval(value)
+        except Exception:
+            out[ast.literal_eval(key)] = ast.unparse(value)
+    return out
+
+
 class _Resolver:
     def __init__(self, site: Path):
         self.site = site
@@ -199,58 +214,74 @@ class _Resolver:
         except Exception:
             pass
         if isinstance(expr, ast.Dict) and None not in expr.keys:  # keys matter (choices); values best effort
-            out: dict[Any, Any] = {}
-            for key, value in zip(expr.keys, expr.values, strict=False):
-                assert key is not None
-                try:
-                    out[ast.literal_eval(key)] = ast.literal_eval(value)
-                except Exception:
-                    out[ast.literal_eval(key)] = ast.unparse(value)
-            return out
+            return _dict_keys_first(expr)
+        found: Any = UNKNOWN
+        if isinstance(expr, ast.Name):
+            found = self._name_value(modname, expr, depth)
+        elif isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute):
+            found = self._method_value(modname, expr, depth)
+        elif (
+            isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id == "dict" and not expr.args
+        ):
+            found = self._dict_call_value(modname, expr, depth)
+        if found is UNKNOWN:
+            raise ValueError(ast.unparse(expr))
+        return found
+
+    def _name_value(self, modname: str, expr: ast.Name, depth: int) -> Any:
+        """A module-level name: the value it is assigned, or the name it is imported as from another module."""
         mod = self.module(modname)
-        if isinstance(expr, ast.Name) and mod is not None:
-            for node in mod.tree.body:
-                if (
-                    isinstance(node, (ast.Assign, ast.AnnAssign))
-                    and node.value is not None
-                    and any(
-                        isinstance(t, ast.Name) and t.id == expr.id
-                        for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
-                    )
-                ):
-                    return self.module_value(modname, node.value, depth + 1)
-            if expr.id in mod.imports and mod.imports[expr.id][1] is not None:
-                src, attr = mod.imports[expr.id]
-                return self.module_value(src, ast.Name(str(attr)), depth + 1)
-        if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute):
-            if expr.func.attr in ("keys", "copy", "values") and not expr.args:
-                got: Any = self.module_value(modname, expr.func.value, depth + 1)
-                return {"keys": lambda: list(got), "copy": lambda: dict(got), "values": lambda: list(got.values())}[
-                    expr.func.attr
-                ]()
-            if isinstance(expr.func.value, ast.Name) and mod is not None and expr.func.value.id in mod.imports:
-                src, attr = mod.imports[expr.func.value.id]
-                target = src if attr is None else f"{src}.{attr}"
-                fmod = self.module(target)
-                if fmod is not None:
-                    for node in fmod.tree.body:
-                        if (
-                            isinstance(node, ast.FunctionDef)
-                            and node.name == expr.func.attr
-                            and len(node.body) >= 1
-                            and isinstance(node.body[-1], ast.Return)
-                        ):
-                            return self.module_value(target, node.body[-1].value, depth + 1)
-        if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id == "dict" and not expr.args:
-            out = {}
-            for kw in expr.keywords:
-                v = self.module_value(modname, kw.value, depth + 1)
-                if kw.arg is None:
-                    out.update(v)
-                else:
-                    out[kw.arg] = v
-            return out
-        raise ValueError(ast.unparse(expr))
+        if mod is None:
+            return UNKNOWN
+        for node in mod.tree.body:
+            if (
+                isinstance(node, (ast.Assign, ast.AnnAssign))
+                and node.value is not None
+                and any(
+                    isinstance(t, ast.Name) and t.id == expr.id
+                    for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+                )
+            ):
+                return self.module_value(modname, node.value, depth + 1)
+        if expr.id in mod.imports and mod.imports[expr.id][1] is not None:
+            src, attr = mod.imports[expr.id]
+            return self.module_value(src, ast.Name(str(attr)), depth + 1)
+        return UNKNOWN
+
+    def _method_value(self, modname: str, expr: ast.Call, depth: int) -> Any:
+        """``x.keys()`` / ``.copy()`` / ``.values()``, or ``module.function()`` whose last line returns a value."""
+        assert isinstance(expr.func, ast.Attribute)
+        if expr.func.attr in ("keys", "copy", "values") and not expr.args:
+            got: Any = self.module_value(modname, expr.func.value, depth + 1)
+            return {"keys": lambda: list(got), "copy": lambda: dict(got), "values": lambda: list(got.values())}[
+                expr.func.attr
+            ]()
+        mod = self.module(modname)
+        if not (isinstance(expr.func.value, ast.Name) and mod is not None and expr.func.value.id in mod.imports):
+            return UNKNOWN
+        src, attr = mod.imports[expr.func.value.id]
+        target = src if attr is None else f"{src}.{attr}"
+        fmod = self.module(target)
+        for node in fmod.tree.body if fmod is not None else []:
+            if (
+                isinstance(node, ast.FunctionDef)
+                and node.name == expr.func.attr
+                and len(node.body) >= 1
+                and isinstance(node.body[-1], ast.Return)
+            ):
+                return self.module_value(target, node.body[-1].value, depth + 1)
+        return UNKNOWN
+
+    def _dict_call_value(self, modname: str, expr: ast.Call, depth: int) -> dict[Any, Any]:
+        """``dict(**a, k=v)``."""
+        out: dict[Any, Any] = {}
+        for kw in expr.keywords:
+            v = self.module_value(modname, kw.value, depth + 1)
+            if kw.arg is None:
+                out.update(v)
+            else:
+                out[kw.arg] = v
+        return out
 
     def resolve_expr(self, modname: str, expr: Any, depth: int = 0) -> tuple[str, str] | None:
         if isinstance(expr, ast.Name):

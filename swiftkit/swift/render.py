@@ -1,5 +1,7 @@
-"""Profile -> the exact ``swift sft / infer / export`` argv and environment, for the installed ms-swift.
+"""Resolved run -> the exact ``swift sft / infer / export / deploy`` argv and environment, for the installed ms-swift.
 
+Render takes what resolve decided (a :class:`ResolvedRun` for training, a :class:`ResolvedModel` for the rest) and
+never looks back: the model path and the checkpoint come from it, never from the profile again.
 Argv is always a list; :meth:`Command.display` quotes it for a shell only for showing.
 """
 
@@ -14,11 +16,11 @@ from pathlib import Path
 from typing import Optional
 
 from swiftkit.config.schema import AUTO, Profile
-from swiftkit.data.resolve import ResolvedRun
+from swiftkit.data.resolve import ResolvedModel, ResolvedRun
 from swiftkit.errors import SwiftkitError
 from swiftkit.fsutil import shown_path
-from swiftkit.layout import is_merged, partial_merged_path
-from swiftkit.model.locate import is_local_path, model_path
+from swiftkit.layout import partial_merged_path
+from swiftkit.model.locate import is_local_path
 from swiftkit.sizing.card import FA4, FA4_CACHE_ON
 from swiftkit.swift.version import SwiftFlavor
 
@@ -190,25 +192,25 @@ SERVE_PLUGIN = Path(__file__).resolve().parents[1] / "inside_swift" / "serve.py"
 
 
 def _model_flags(
-    b: ArgvBuilder, profile: Profile, flavor: SwiftFlavor, model: Optional[str] = None, plugins: tuple[Path, ...] = ()
+    b: ArgvBuilder, profile: Profile, flavor: SwiftFlavor, model: str, plugins: tuple[Path, ...] = ()
 ) -> None:
-    b.add("--model", model or model_path(profile))
+    b.add("--model", model)
     b.add("--model_type", profile.model.model_type)
     b.add("--template", profile.model.template)
     if plugins and flavor.plugin_flag:  # swiftkit's own plugins (shipped with it, so the guard lets them load)
         b.add_list(flavor.plugin_flag, [shown_path(str(f)) for f in plugins])
 
 
-def remote_code_note(profile: Profile, shipped: list[str]) -> str:
-    """What `plan` says about remote code: what is enforced, and what the pre-flight found (``shipped``: the code
-    files a local model folder carries)."""
+def remote_code_note(profile: Profile, model: str, shipped: list[str]) -> str:
+    """What `plan` says about remote code: what is enforced, and what the pre-flight found (``model``: the resolved
+    ``--model``; ``shipped``: the code files its local folder carries)."""
     if profile.model.trust_remote_code:
         return "remote code: ALLOWED (model.trust_remote_code: true) - Python shipped with the model may run"
     found = (
         f"the model folder ships code ({', '.join(shipped)}): train, infer and export refuse to start"
         if shipped
         else "the pre-flight found no code in the local model folder"
-        if is_local_path(model_path(profile))
+        if is_local_path(model)
         else "a hub model's code is refused when ms-swift loads it"
     )
     allowed = allowed_code_folders(profile)
@@ -228,7 +230,7 @@ def render_sft(run: ResolvedRun, flavor: SwiftFlavor) -> Command:
     if t.per_device_train_batch_size == AUTO or t.gradient_accumulation_steps == AUTO:
         raise SwiftkitError("batch size 'auto' was not resolved before rendering; this is a swiftkit bug.")
     b = ArgvBuilder("swift", "sft")
-    _model_flags(b, profile, flavor, model=run.model)  # decided once, at resolve
+    _model_flags(b, profile, flavor, run.model)  # decided once, at resolve
     if run.local_model:
         b.add("--check_model", False)  # no hub look-up for a local folder
     b.add(flavor.tuner_flag, lora.tuner_type)
@@ -241,15 +243,7 @@ def render_sft(run: ResolvedRun, flavor: SwiftFlavor) -> Command:
     b.add("--gradient_accumulation_steps", t.gradient_accumulation_steps)
     b.add("--learning_rate", t.learning_rate)
     if lora.tuner_type == "lora":
-        b.add("--lora_rank", lora.lora_rank)
-        b.add("--lora_alpha", lora.lora_alpha)
-        b.add("--lora_dropout", lora.lora_dropout)
-        if lora.target_regex is not None:  # ms-swift uses it instead of --target_modules
-            b.add("--target_regex", lora.target_regex)
-        else:
-            b.add_list("--target_modules", lora.target_modules)
-        if lora.use_dora:
-            b.add("--use_dora", True)
+        _lora_flags(b, profile)
     b.add("--warmup_ratio", t.warmup_ratio)
     b.add("--max_length", t.max_length)
     if not isinstance(t.gradient_checkpointing, bool):  # fit.apply resolves 'auto' before any command is built
@@ -275,17 +269,35 @@ def render_sft(run: ResolvedRun, flavor: SwiftFlavor) -> Command:
         b.add("--group_by_length", True)
     b.add_list("--report_to", t.report_to)
     b.add("--system", profile.system)
-    if profile.identity is not None:
-        ident = profile.identity
-        # ms-swift takes the Chinese form first; one value serves both languages.
-        b.add_list("--model_author", [ident.author_zh, ident.author] if ident.author_zh else [ident.author])
-        b.add_list("--model_name", [ident.name_zh, ident.name] if ident.name_zh else [ident.name])
+    _identity_flags(b, profile)
     b.add("--deepspeed", t.deepspeed)
     b.add("--output_dir", shown_path(str(run.run_dir)))
     b.add("--add_version", False)
     b.add("--resume_from_checkpoint", shown_path(str(run.resume_from)) if run.resume_from else None)
     _passthrough(b, profile)
     return Command(b.argv, launch_environment(profile))
+
+
+def _lora_flags(b: ArgvBuilder, profile: Profile) -> None:
+    lora = profile.lora
+    b.add("--lora_rank", lora.lora_rank)
+    b.add("--lora_alpha", lora.lora_alpha)
+    b.add("--lora_dropout", lora.lora_dropout)
+    if lora.target_regex is not None:  # ms-swift uses it instead of --target_modules
+        b.add("--target_regex", lora.target_regex)
+    else:
+        b.add_list("--target_modules", lora.target_modules)
+    if lora.use_dora:
+        b.add("--use_dora", True)
+
+
+def _identity_flags(b: ArgvBuilder, profile: Profile) -> None:
+    ident = profile.identity
+    if ident is None:
+        return
+    # ms-swift takes the Chinese form first; one value serves both languages.
+    b.add_list("--model_author", [ident.author_zh, ident.author] if ident.author_zh else [ident.author])
+    b.add_list("--model_name", [ident.name_zh, ident.name] if ident.name_zh else [ident.name])
 
 
 def _quant_flags(b: ArgvBuilder, profile: Profile) -> None:
@@ -342,17 +354,16 @@ def code_folder_problems(profile: Profile) -> list[str]:
     return problems
 
 
-def _load_flags(
-    b: ArgvBuilder, profile: Profile, flavor: SwiftFlavor, checkpoint: Optional[str], plugins: tuple[Path, ...] = ()
-) -> None:
-    """The model as training saw it: base model + adapter, a merged folder (``…-merged``), or the base model (None);
+def _load_flags(b: ArgvBuilder, target: ResolvedModel, flavor: SwiftFlavor, plugins: tuple[Path, ...] = ()) -> None:
+    """The model as training saw it: base model + adapter, a merged folder (``…-merged``), or the base model alone;
     then dtype and system prompt."""
-    if checkpoint is not None and is_merged(checkpoint):
-        _model_flags(b, profile, flavor, model=shown_path(checkpoint), plugins=plugins)
+    profile, checkpoint = target.profile, target.checkpoint
+    if checkpoint is not None and target.merged:
+        _model_flags(b, profile, flavor, shown_path(str(checkpoint)), plugins)
     else:
-        _model_flags(b, profile, flavor, plugins=plugins)
+        _model_flags(b, profile, flavor, target.model, plugins)
         if checkpoint is not None:
-            b.add("--adapters", shown_path(checkpoint))
+            b.add("--adapters", shown_path(str(checkpoint)))
     b.add("--torch_dtype", profile.train.torch_dtype)
     b.add("--system", profile.system)
 
@@ -365,18 +376,18 @@ def _generation_flags(b: ArgvBuilder, profile: Profile) -> None:
 
 
 def render_infer(
-    profile: Profile,
+    target: ResolvedModel,
     flavor: SwiftFlavor,
-    checkpoint: Optional[str],
     val_dataset: Optional[str] = None,
     result_path: Optional[str] = None,
 ) -> Command:
-    """``swift infer`` on an adapter, a merged model folder (``…-merged``), or the base model (None).
+    """``swift infer`` on the resolved model: an adapter, a merged model folder (``…-merged``), or the base model.
 
     With ``val_dataset`` it answers that file in batches and writes ``result_path`` (non-interactive)."""
+    profile = target.profile
     inf = profile.infer
     b = ArgvBuilder("swift", "infer")
-    _load_flags(b, profile, flavor, checkpoint)
+    _load_flags(b, target, flavor)
     b.add("--infer_backend", flavor.infer_backend)
     _generation_flags(b, profile)
     if val_dataset is not None:
@@ -403,7 +414,7 @@ class Endpoint:
     max_request_bytes: Optional[int] = None  # the serve plugin's body limit (None: its default, 4 MiB)
 
 
-def render_deploy(profile: Profile, flavor: SwiftFlavor, checkpoint: Optional[str], endpoint: Endpoint) -> Command:
+def render_deploy(target: ResolvedModel, flavor: SwiftFlavor, endpoint: Endpoint) -> Command:
     """``swift deploy``: the same model, adapter, template, system prompt and generation settings as
     :func:`render_infer`, served over an OpenAI-compatible API.
 
@@ -415,9 +426,10 @@ def render_deploy(profile: Profile, flavor: SwiftFlavor, checkpoint: Optional[st
             f"swiftkit deploy needs ms-swift 4.x (installed: {flavor.version}); "
             "install it with 'pip install \"ms-swift>=4.6,<5\"'."
         )
+    profile = target.profile
     inf = profile.infer
     b = ArgvBuilder("swift", "deploy")
-    _load_flags(b, profile, flavor, checkpoint, plugins=(SERVE_PLUGIN,))
+    _load_flags(b, target, flavor, plugins=(SERVE_PLUGIN,))
     b.add("--infer_backend", inf.infer_backend or flavor.infer_backend)
     _generation_flags(b, profile)
     b.add("--max_batch_size", inf.max_batch_size)
@@ -436,13 +448,14 @@ def render_deploy(profile: Profile, flavor: SwiftFlavor, checkpoint: Optional[st
 MAX_REQUEST_ENV = "SWIFTKIT_MAX_REQUEST_BYTES"  # read by the serve plugin
 
 
-def render_export(profile: Profile, flavor: SwiftFlavor, checkpoint: str) -> Command:
+def render_export(target: ResolvedModel, flavor: SwiftFlavor) -> Command:
     """``swift export --merge_lora`` into a temporary sibling of ``<checkpoint>-merged`` (``.…-merged.partial``),
     which swiftkit renames into place only once it is complete (see jobs.export)."""
+    profile, checkpoint = target.profile, target.adapter
     b = ArgvBuilder("swift", "export")
-    _model_flags(b, profile, flavor)
-    b.add("--adapters", shown_path(checkpoint))
+    _model_flags(b, profile, flavor, target.model)
+    b.add("--adapters", shown_path(str(checkpoint)))
     b.add("--torch_dtype", profile.train.torch_dtype)
     b.add("--merge_lora", profile.export.merge_lora)
-    b.add("--output_dir", shown_path(str(partial_merged_path(Path(checkpoint)))))
+    b.add("--output_dir", shown_path(str(partial_merged_path(checkpoint))))
     return Command(b.argv, environment(profile))

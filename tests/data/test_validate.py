@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_cli
+from conftest import invoke
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -320,15 +320,15 @@ def test_shipped_datasets_validate_clean_and_the_template_only_as_template():
 def test_cli_exit_codes_and_json(tmp_path):
     good = write(tmp_path, "good.json", [A])
     bad = write(tmp_path, "bad.jsonl", [A, {"instruction": "q"}])
-    ok = run_cli("validate", str(good))
-    assert ok.returncode == 0 and ok.stdout == ""
-    failed = run_cli("validate", str(good), str(bad))
+    ok = invoke("validate", str(good))
+    assert (ok.returncode, ok.stdout, ok.stderr) == (0, "", "1 file(s), 1 record(s): 0 error(s), 0 warning(s)\n")
+    failed = invoke("validate", str(good), str(bad))
     assert failed.returncode == 1
     assert failed.stdout.splitlines() == [
         f"{bad}:2:output: required field is missing (a record without an answer trains nothing)"
     ]
-    assert "Traceback" not in failed.stderr
-    as_json = run_cli("validate", "--json", str(bad))
+    assert failed.stderr == "2 file(s), 3 record(s): 1 error(s), 0 warning(s)\n"
+    as_json = invoke("validate", "--json", str(bad))
     data = json.loads(as_json.stdout)
     assert as_json.returncode == 1 and data["ok"] is False
     assert data["errors"][0] == {

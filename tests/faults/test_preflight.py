@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import run_cli
-from helpers import safetensors_bytes, write_merged
+from conftest import invoke
+from helpers import resolved, safetensors_bytes, write_merged
 
 from swiftkit.cli import cli
 from swiftkit.config import profiles
@@ -73,11 +73,12 @@ def evil_profile(tmp_path: Path, trust: bool = False) -> Path:
 def test_refusal_names_the_files_unless_the_profile_opts_in(tmp_path: Path):
     lp = profiles.load(str(evil_profile(tmp_path)))
     with pytest.raises(SwiftkitError) as info:
-        refuse_shipped_code(lp.profile)
+        refuse_shipped_code(lp.profile, resolved(lp).model)
     assert str(info.value).startswith(
         f"{tmp_path / 'evil'} ships code that ms-swift would import (config.json auto_map, modeling_evil.py); "
     )
-    refuse_shipped_code(profiles.load(str(evil_profile(tmp_path, trust=True))).profile)  # opted in: no refusal
+    trusting = resolved(profiles.load(str(evil_profile(tmp_path, trust=True))))
+    refuse_shipped_code(trusting.profile, trusting.model)  # opted in: no refusal
 
 
 def test_an_adapter_folder_carrying_a_plugin_is_refused(tmp_path: Path):
@@ -86,7 +87,7 @@ def test_an_adapter_folder_carrying_a_plugin_is_refused(tmp_path: Path):
     adapter.mkdir()
     (adapter / "args.json").write_text(json.dumps({"external_plugins": [str(adapter / "evil.py")]}))
     with pytest.raises(SwiftkitError, match="checkpoint-4 ships code .*args.json external_plugins"):
-        refuse_shipped_code(lp.profile, adapter)
+        refuse_shipped_code(lp.profile, resolved(lp).model, adapter)
 
 
 def test_plan_says_what_is_enforced_and_what_the_preflight_found(tmp_path: Path):
@@ -101,9 +102,13 @@ def test_plan_says_what_is_enforced_and_what_the_preflight_found(tmp_path: Path)
 
 
 def test_train_refuses_before_anything_runs(tmp_path: Path):
-    result = run_cli("train", "--profile", str(evil_profile(tmp_path)), timeout=120)
+    result = invoke("train", "--profile", str(evil_profile(tmp_path)))
     assert result.returncode == 1
-    assert result.stderr.startswith(f"Error: {tmp_path / 'evil'} ships code that ms-swift would import")
+    assert result.stderr == (
+        f"Error: {tmp_path / 'evil'} ships code that ms-swift would import (config.json auto_map, modeling_evil.py); "
+        "swiftkit refuses it while model.trust_remote_code is false. Set it to true "
+        "(--set model.trust_remote_code=true) only if you trust that code, or use a folder without it.\n"
+    )
     assert not (tmp_path / "out").exists()
 
 

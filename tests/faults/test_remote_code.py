@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import run_cli
-from helpers import safetensors_bytes
+from helpers import resolved, safetensors_bytes
 
 from swiftkit.config import profiles
 from swiftkit.data.resolve import write_data
@@ -110,11 +110,11 @@ def test_the_guard_itself_keeps_shipped_code_out_of_ms_swift(tmp_path: Path, evi
     for adapter in (ck, None):  # infer on the adapter; the base model's answers (replay, eval) the same way
         work = tmp_path / f"infer-{adapter is None}"
         work.mkdir()
-        command, results = infer.batch_command(lp, flavor, adapter, ["Who are you?"], work)
+        command, results = infer.batch_command(resolved(lp, adapter), flavor, ["Who are you?"], work)
         assert runner.run(command, log_path=work / "log") == 0, (work / "log").read_text()[-3000:]
         assert len(results.read_text().splitlines()) == 1
 
-    export = render.render_export(lp.profile, flavor, str(ck))
+    export = render.render_export(resolved(lp, ck), flavor)
     assert runner.run(export, log_path=tmp_path / "export.log") == 0, (tmp_path / "export.log").read_text()[-3000:]
     merged = ck.with_name(f".{ck.name}-merged.partial")
     assert checkpoints.merged_problem(merged) == "" and not list(merged.rglob("*.py"))
@@ -122,6 +122,6 @@ def test_the_guard_itself_keeps_shipped_code_out_of_ms_swift(tmp_path: Path, evi
 
     # control: the same run with remote code trusted imports the shipped code
     trusting = profiles.load(str(tmp_path / "tiny.yaml"), ["model.trust_remote_code=true"])
-    command, _ = infer.batch_command(trusting, flavor, None, ["Who are you?"], tmp_path / "infer-True")
+    command, _ = infer.batch_command(resolved(trusting), flavor, ["Who are you?"], tmp_path / "infer-True")
     runner.run(command, log_path=tmp_path / "control.log")
     assert marker.exists() and "modeling_evil" in marker.read_text()

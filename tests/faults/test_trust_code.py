@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import invoke
 
 from swiftkit.swift import render
 
@@ -40,13 +40,18 @@ def repo(tmp_path: Path) -> Path:
 def test_a_code_folder_in_swift_args_is_refused_with_the_way_out(tmp_path: Path, marker: Path, flag: str, value: str):
     folder = repo(tmp_path)
     target = folder / value if value else folder
-    r = run_cli(
+    r = invoke(
         "plan", "sft", "-p", "cpu-demo", "--set", "model.model_type=deepseek_vl", "--set", f"swift_args.{flag}={target}"
     )
     assert r.returncode == 1, r.stdout
-    assert f"swift_args.{flag}: ms-swift imports Python from {target}" in r.stderr
-    assert f"model.allow_code_from=[{folder}]" in r.stderr
-    allowed = run_cli(
+    assert r.stderr.splitlines() == [
+        "Error: the profile's swift_args do not fit the installed ms-swift:",
+        f"  swift_args.{flag}: ms-swift imports Python from {target}; swiftkit refuses code from outside the Python "
+        "installation unless its folder is listed in model.allow_code_from "
+        f"(--set 'model.allow_code_from=[{folder}]') - do that only if you trust that code",
+        "Fix them in the profile (or with --set) and try again.",
+    ]
+    allowed = invoke(
         "plan",
         "sft",
         "-p",

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import invoke
 
 
 def shadowing_folder(cwd: Path) -> Path:
@@ -29,10 +29,14 @@ def test_a_hub_id_shadowed_by_a_local_folder_is_refused(tmp_path: Path, command:
         + str(Path(__file__).resolve().parents[2] / "swiftkit/resources/identity/identity.template.json")
         + "\n      kind: identity\n    - hub: swift/self-cognition\n      sample: 20\n"
     )
-    r = run_cli(*command, "--profile", str(profile), cwd=tmp_path)
+    r = invoke(*command, "--profile", str(profile), cwd=tmp_path)
     assert r.returncode == 1, r.stdout[-2000:] + r.stderr[-2000:]
-    assert f"hub 'swift/self-cognition' is also a local folder here ({folder})" in r.stderr
-    assert "path: ./swift/self-cognition" in r.stderr and "Traceback" not in r.stderr
+    assert (r.stdout, r.stderr) == (
+        "",
+        f"Error: data.datasets hub 'swift/self-cognition' is also a local folder here ({folder}), and ms-swift would "
+        "train that folder instead of the hub dataset, unvalidated. Give it as 'path: ./swift/self-cognition' (a file) "
+        "to validate and train it, or run from another folder (or rename the local one) to use the hub dataset.\n",
+    )
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from helpers import resolved
 
 from swiftkit.errors import SwiftkitError
 from swiftkit.layout import LOCK_NAME, MANIFEST, export_lock_path
@@ -133,5 +134,5 @@ def test_a_planted_link_at_the_merge_folder_is_refused(tmp_path: Path):
     link = plant(ck.with_name(f".{ck.name}-merged.partial"), elsewhere)
     lp = profiles.load("cpu-demo", [f"output_dir={tmp_path / 'out'}"])
     with pytest.raises(SwiftkitError, match=f"{link} is a symbolic link"):
-        export.run_export(lp, installed_flavor(), ck)
+        export.run_export(resolved(lp, ck), installed_flavor())
     assert link.is_symlink() and not os.listdir(elsewhere)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import resolved
 
 from swiftkit.config import profiles
 from swiftkit.errors import SwiftkitError
@@ -27,29 +28,31 @@ def _checkpoint(tmp_path: Path, model_type: str) -> Path:
 def test_an_unsupported_architecture_is_refused_before_the_merge(tmp_path: Path, kind: str):
     lp = profiles.load("cpu-demo", ())
     with pytest.raises(SwiftkitError, match=f"supports the architectures llama, qwen2; .* is '{kind}'"):
-        gguf_export.check_before_work(lp, _checkpoint(tmp_path, kind), "q8_0")
+        gguf_export.check_before_work(resolved(lp, _checkpoint(tmp_path, kind)), "q8_0")
 
 
 @pytest.mark.parametrize("kind", ["llama", "qwen2"])
 def test_llama_and_qwen2_pass(tmp_path: Path, kind: str):
-    gguf_export.check_before_work(profiles.load("cpu-demo", ()), _checkpoint(tmp_path, kind), "f16")
+    gguf_export.check_before_work(resolved(profiles.load("cpu-demo", ()), _checkpoint(tmp_path, kind)), "f16")
 
 
 def test_q4_k_m_without_llama_cpp_says_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(gguf_export, "quantiser", lambda: None)
     with pytest.raises(SwiftkitError, match=r"llama-cpp-python .*gguf-run.* llama-quantize on PATH"):
-        gguf_export.check_before_work(profiles.load("cpu-demo", ()), _checkpoint(tmp_path, "llama"), "q4_k_m")
+        gguf_export.check_before_work(resolved(profiles.load("cpu-demo", ()), _checkpoint(tmp_path, "llama")), "q4_k_m")
 
 
 def test_the_file_is_named_after_the_identity():
     lp = profiles.load("cpu-demo", ("identity.name=Swift Robot/2",))
-    assert gguf_export.file_name(lp, "q8_0") == "Swift-Robot-2-q8_0.gguf"
+    assert gguf_export.file_name(resolved(lp), "q8_0") == "Swift-Robot-2-q8_0.gguf"
 
 
 def test_the_modelfile_carries_template_system_stops_and_generation_settings(tmp_path: Path):
     lp = profiles.load("cpu-demo", ("infer.repetition_penalty=1.1",))
     template = ct.with_default_system(ct.CHATML, "You are Swift-Robot.")
-    text = gguf_export.modelfile_text(lp, tmp_path / "Swift-Robot-q8_0.gguf", template, "You are Swift-Robot.")
+    text = gguf_export.modelfile_text(
+        resolved(lp), tmp_path / "Swift-Robot-q8_0.gguf", template, "You are Swift-Robot."
+    )
     assert "FROM ./Swift-Robot-q8_0.gguf\n" in text
     assert 'TEMPLATE """{{- if .System }}<|im_start|>system\n{{ .System }}<|im_end|>' in text
     assert 'SYSTEM """You are Swift-Robot."""' in text
@@ -59,5 +62,5 @@ def test_the_modelfile_carries_template_system_stops_and_generation_settings(tmp
 
 
 def test_no_trained_system_prompt_means_no_system_line(tmp_path: Path):
-    text = gguf_export.modelfile_text(profiles.load("cpu-demo", ()), tmp_path / "a.gguf", ct.CHATML, None)
+    text = gguf_export.modelfile_text(resolved(profiles.load("cpu-demo", ())), tmp_path / "a.gguf", ct.CHATML, None)
     assert "SYSTEM" not in text and "TEMPLATE" in text

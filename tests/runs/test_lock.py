@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import invoke
 
 from swiftkit.errors import SwiftkitError
 from swiftkit.runs.lock import LOCK_NAME, RunLock
@@ -68,12 +68,13 @@ def test_train_is_refused_while_another_run_holds_the_output_dir(tmp_path):
     holder = hold(out)
     try:
         started = time.monotonic()
-        result = run_cli("train", "--profile", str(profile))
+        result = invoke("train", "--profile", str(profile))
         assert result.returncode == 1, result.stderr
-        assert (
-            f"Error: another swiftkit train is using {out}: run held-by-test (swiftkit pid {holder.pid}"
-            in result.stderr
-        )
+        assert result.stderr.splitlines()[-2:] == [
+            "> training: ms-swift starts, loads the model, then trains",
+            f"Error: another swiftkit train is using {out}: run held-by-test (swiftkit pid {holder.pid}, "
+            "started None); wait for it, press Ctrl-C in its terminal, or give this run another output_dir.",
+        ]
         assert time.monotonic() - started < 30
         assert not any(p.name.startswith("v") for p in out.iterdir())  # no run folder was made
     finally:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from helpers import flag_values, trained_profile
+from helpers import flag_values, resolved, trained_profile
 
 from swiftkit.cli import cli
 from swiftkit.config import profiles
@@ -45,7 +45,7 @@ def test_deploy_argv_is_exact(monkeypatch):
     monkeypatch.chdir(ROOT)
     lp = profiles.load("cpu-demo", ["model.model=/models/smol", "system=You are Zed.", "infer.repetition_penalty=1.1"])
     ck = "output/cpu-demo/v0-20260101-000000/checkpoint-40"
-    cmd = render.render_deploy(lp.profile, V4, ck, Endpoint("127.0.0.1", 8123, "swift-robot", KEY))
+    cmd = render.render_deploy(resolved(lp, ck), V4, Endpoint("127.0.0.1", 8123, "swift-robot", KEY))
     assert cmd.argv == [
         "swift", "deploy",
         "--model", "/models/smol", "--model_type", "llama", "--template", "chatml",
@@ -70,7 +70,7 @@ def test_deploy_argv_is_exact(monkeypatch):
 def test_the_key_never_reaches_argv_or_the_displayed_line(monkeypatch):
     monkeypatch.chdir(ROOT)
     lp = profiles.load("4090d")
-    cmd = render.render_deploy(lp.profile, V4, "ck", Endpoint("0.0.0.0", 8000, "m", KEY))
+    cmd = render.render_deploy(resolved(lp, "ck"), V4, Endpoint("0.0.0.0", 8000, "m", KEY))
     assert not any(KEY in arg for arg in cmd.argv)
     assert KEY not in cmd.display()
     assert cmd.display().startswith(
@@ -89,7 +89,7 @@ def test_the_key_never_reaches_argv_or_the_displayed_line(monkeypatch):
 )
 def test_deploy_serves_an_adapter_a_merged_model_or_the_base(checkpoint, model, adapters):
     lp = profiles.load("cpu-demo", ["model.model=/models/smol"])
-    argv = render.render_deploy(lp.profile, V4, checkpoint, Endpoint("127.0.0.1", 8000, "m")).argv
+    argv = render.render_deploy(resolved(lp, checkpoint), V4, Endpoint("127.0.0.1", 8000, "m")).argv
     assert argv[argv.index("--model") + 1] == model
     assert (argv[argv.index("--adapters") + 1] if "--adapters" in argv else None) == adapters
 
@@ -98,8 +98,8 @@ def test_deploy_serves_an_adapter_a_merged_model_or_the_base(checkpoint, model, 
 def test_deploy_serves_what_infer_answers_with(name):
     """Every flag of `swift infer` but --stream reaches `swift deploy` with the same value."""
     lp = profiles.load(name, ["infer.repetition_penalty=1.05", "system=Be Zed."])
-    infer = flag_values(render.render_infer(lp.profile, V4, "ck").argv)
-    deploy = flag_values(render.render_deploy(lp.profile, V4, "ck", Endpoint("127.0.0.1", 8000, "m")).argv)
+    infer = flag_values(render.render_infer(resolved(lp, "ck"), V4).argv)
+    deploy = flag_values(render.render_deploy(resolved(lp, "ck"), V4, Endpoint("127.0.0.1", 8000, "m")).argv)
     plugins = deploy.pop("--external_plugins")
     assert "--external_plugins" not in infer and len(plugins) == 1 and plugins[0].endswith("inside_swift/serve.py")
     infer.pop("--stream")
@@ -112,22 +112,22 @@ def test_deploy_serves_what_infer_answers_with(name):
 )
 def test_the_profile_picks_the_deploy_backend(setting, backend):
     lp = profiles.load("4090d", [f"infer.infer_backend={setting}"] if setting else [])
-    argv = render.render_deploy(lp.profile, V4, "ck", Endpoint("127.0.0.1", 8000, "m")).argv
+    argv = render.render_deploy(resolved(lp, "ck"), V4, Endpoint("127.0.0.1", 8000, "m")).argv
     assert argv[argv.index("--infer_backend") + 1] == backend
-    infer = render.render_infer(lp.profile, V4, "ck").argv  # infer keeps transformers: answers stay comparable
+    infer = render.render_infer(resolved(lp, "ck"), V4).argv  # infer keeps transformers: answers stay comparable
     assert infer[infer.index("--infer_backend") + 1] == "transformers"
 
 
 def test_repetition_penalty_is_left_out_unless_set():
     lp = profiles.load("4090d")
-    assert "--repetition_penalty" not in render.render_infer(lp.profile, V4, "ck").argv
+    assert "--repetition_penalty" not in render.render_infer(resolved(lp, "ck"), V4).argv
     with pytest.raises(SwiftkitError, match="greater than 0"):
         profiles.load("4090d", ["infer.repetition_penalty=0"])
 
 
 def test_deploy_needs_ms_swift_4():
     with pytest.raises(SwiftkitError, match="needs ms-swift 4.x"):
-        render.render_deploy(profiles.load("4090d").profile, flavor_for("3.12.1"), "ck", Endpoint("h", 1, "m"))
+        render.render_deploy(resolved(profiles.load("4090d"), "ck"), flavor_for("3.12.1"), Endpoint("h", 1, "m"))
 
 
 @pytest.mark.parametrize(
@@ -196,7 +196,7 @@ def test_a_port_taken_on_all_interfaces_is_taken_for_loopback_too():
 def test_a_free_port_passes(trained):
     lp = profiles.load(str(trained))
     port = free_port()
-    plan = plan_deploy(lp, V4, Path("ck"), Endpoint("127.0.0.1", port, "m"))
+    plan = plan_deploy(resolved(lp, "ck"), V4, Endpoint("127.0.0.1", port, "m"))
     assert plan.url == f"http://127.0.0.1:{port}/v1"
     assert plan.log_path == Path(f"swiftkit-deploy-{port}.log")  # next to the checkpoint (here: relative 'ck')
 
@@ -214,7 +214,7 @@ def test_served_name_comes_from_the_identity(identity, profile_name, expected):
     lp = profiles.load("cpu-demo")
     lp.profile.identity = identity
     lp.name = profile_name
-    assert served_name(lp) == expected
+    assert served_name(resolved(lp)) == expected
 
 
 def test_examples_are_pasteable_and_never_show_the_key():

@@ -6,7 +6,7 @@ import os
 import stat
 
 import pytest
-from conftest import run_cli
+from conftest import invoke
 
 from swiftkit.config import profiles
 from swiftkit.errors import SwiftkitError
@@ -128,8 +128,13 @@ def test_plan_names_the_card_and_the_attention(tmp_path):
     smi = tmp_path / "nvidia-smi"
     smi.write_text("#!/bin/sh\necho '0, NVIDIA H200, 143771, 9.0'\n")
     smi.chmod(smi.stat().st_mode | stat.S_IEXEC)
-    result = run_cli("plan", "sft", "-p", "h100", *["--set", MIX[0]], env={"PATH": f"{tmp_path}:{os.environ['PATH']}"})
+    result = invoke("plan", "sft", "-p", "h100", *["--set", MIX[0]], env={"PATH": f"{tmp_path}:{os.environ['PATH']}"})
     assert result.returncode == 0, result.stderr
-    assert "# card: sized for GPU 0 (NVIDIA H200, 151 GB) (gpu.memory_gb: auto)" in result.stderr
-    assert "gradient checkpointing off (auto)" in result.stderr
-    assert "# attention: SDPA" in result.stderr  # flash-attn-4 is not installed here
+    card, attention, batch = result.stderr.splitlines()[:3]
+    assert card == "# card: sized for GPU 0 (NVIDIA H200, 151 GB) (gpu.memory_gb: auto)"
+    assert attention.startswith("# attention: SDPA, padded batches: ")  # flash-attn-4 is not installed here
+    assert batch == (
+        "# batch: 16 per forward pass × 1 accumulation = 16 sequences per optimizer step (auto: predicted 97.4 GiB of "
+        "150.8 GB for ~766 tokens, the longest record of identity.json, alpaca_like_zh500.jsonl (estimated from "
+        "characters); gradient checkpointing off (auto))"
+    )

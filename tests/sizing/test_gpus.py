@@ -7,7 +7,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import invoke
 
 from swiftkit.config import profiles
 from swiftkit.errors import SwiftkitError
@@ -47,9 +47,12 @@ def test_train_on_a_cpu_machine_stops_before_ms_swift(tmp_path):
     """Today's failure was 33 s later at the hub; now it is a clear refusal with nothing started."""
     env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "SWIFTKIT_PROFILES_DIR": ""}
     out = tmp_path / "out"
-    result = run_cli("train", "-p", "4090d", "--set", f"output_dir={out}", env=env, timeout=120)
+    result = invoke("train", "-p", "4090d", "--set", f"output_dir={out}", env=env)
     assert result.returncode == 1, result.stderr
-    assert "shows no NVIDIA GPU" in result.stderr
+    assert result.stderr == (
+        "Error: profile 4090d runs on CUDA GPU 0, but this machine shows no NVIDIA GPU (nvidia-smi missing or "
+        "failing). Use a CPU profile (e.g. --profile cpu-demo, or gpu: null in yours), or run on a GPU machine.\n"
+    )
     assert not out.exists() or not any(out.iterdir())  # no run folder, no ms-swift
 
 

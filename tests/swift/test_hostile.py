@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import sft_command
+from helpers import resolved, sft_command
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -55,8 +55,8 @@ def test_hostile_values_round_trip_through_ms_swift_parser(tmp_path, text):
     flavor = installed_flavor()
     commands = {
         "sft": sft_command(lp.profile, flavor),
-        "infer": render.render_infer(lp.profile, flavor, str(tmp_path / f"{text[:10]}/checkpoint-1")),
-        "export": render.render_export(lp.profile, flavor, str(tmp_path / f"{text[:10]}/checkpoint-1")),
+        "infer": render.render_infer(resolved(lp, str(tmp_path / f"{text[:10]}/checkpoint-1")), flavor),
+        "export": render.render_export(resolved(lp, str(tmp_path / f"{text[:10]}/checkpoint-1")), flavor),
     }
     ns, rest = parse("sft", commands["sft"].argv[2:])
     assert rest == []

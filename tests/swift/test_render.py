@@ -7,7 +7,7 @@ import shlex
 from pathlib import Path
 
 import pytest
-from helpers import flag_values, sft_command
+from helpers import flag_values, resolved, sft_command
 
 from swiftkit.config import profiles
 from swiftkit.config.profiles import builtin_dir
@@ -27,9 +27,11 @@ def rendered(path: Path) -> dict[str, str]:
     ck = FAKE_CHECKPOINT.replace("NAME", lp.name)
     return {
         "sft": sft_command(lp.profile, V4).display(),
-        "infer": render.render_infer(lp.profile, V4, ck).display(),
-        "export": render.render_export(lp.profile, V4, ck).display(),
-        "deploy": render.render_deploy(lp.profile, V4, ck, render.Endpoint("127.0.0.1", 8000, "swift-robot")).display(),
+        "infer": render.render_infer(resolved(lp, ck), V4).display(),
+        "export": render.render_export(resolved(lp, ck), V4).display(),
+        "deploy": render.render_deploy(
+            resolved(lp, ck), V4, render.Endpoint("127.0.0.1", 8000, "swift-robot")
+        ).display(),
     }
 
 
@@ -108,7 +110,7 @@ def test_flags_follow_the_installed_major_version(version, flag, backend):
     flavor = flavor_for(version)
     sft = sft_command(lp.profile, flavor).argv
     assert flag in sft and ("--train_type" if flag == "--tuner_type" else "--tuner_type") not in sft
-    infer = render.render_infer(lp.profile, flavor, "ck").argv
+    infer = render.render_infer(resolved(lp, "ck"), flavor).argv
     assert infer[infer.index("--infer_backend") + 1] == backend
 
 
@@ -137,7 +139,7 @@ def test_cpu_profile_hides_gpus_and_skips_hub_check():
 
 def test_merged_checkpoint_infers_without_adapters():
     lp = profiles.load("cpu-demo")
-    argv = render.render_infer(lp.profile, V4, "out/v0-20260101-000000/checkpoint-5-merged").argv
+    argv = render.render_infer(resolved(lp, "out/v0-20260101-000000/checkpoint-5-merged"), V4).argv
     assert "--adapters" not in argv
     assert argv[argv.index("--model") + 1] == "out/v0-20260101-000000/checkpoint-5-merged"
 
@@ -155,9 +157,9 @@ def test_remote_code_guard_is_on_unless_the_profile_opts_in(trust):
     lp = profiles.load("4090d", [f"model.trust_remote_code={str(trust).lower()}"])
     for command in (
         sft_command(lp.profile, V4),
-        render.render_infer(lp.profile, V4, "ck"),
-        render.render_infer(lp.profile, V4, "ck-merged", "p.jsonl", "r.jsonl"),
-        render.render_export(lp.profile, V4, "ck"),
+        render.render_infer(resolved(lp, "ck"), V4),
+        render.render_infer(resolved(lp, "ck-merged"), V4, "p.jsonl", "r.jsonl"),
+        render.render_export(resolved(lp, "ck"), V4),
     ):
         assert "--external_plugins" not in command.argv
         if trust:
@@ -166,7 +168,7 @@ def test_remote_code_guard_is_on_unless_the_profile_opts_in(trust):
             assert command.env["SWIFTKIT_REMOTE_CODE"] == "off"
             guard = ROOT / command.env["PYTHONPATH"] / "sitecustomize.py"
             assert guard.is_file() and "resolve_trust_remote_code" in guard.read_text()
-    note = render.remote_code_note(lp.profile, [])
+    note = render.remote_code_note(lp.profile, resolved(lp).model, [])
     assert ("ALLOWED" in note) is trust and ("enforced in every ms-swift process" in note) is not trust
 
 
@@ -175,7 +177,7 @@ def test_runner_puts_the_guard_first_and_keeps_the_users_pythonpath(monkeypatch)
 
     monkeypatch.setenv("PYTHONPATH", "/mine:/other")
     lp = profiles.load("4090d")
-    env = runner.child_env(render.render_infer(lp.profile, V4, "ck"))
+    env = runner.child_env(render.render_infer(resolved(lp, "ck"), V4))
     assert env["PYTHONPATH"].split(os.pathsep) == [str(render.GUARD_DIR), "/mine", "/other"]
     assert env["SWIFTKIT_REMOTE_CODE"] == "off"
 
@@ -184,9 +186,9 @@ def test_runner_puts_the_guard_first_and_keeps_the_users_pythonpath(monkeypatch)
 def test_batch_infer_writes_results_batch_by_batch_where_ms_swift_can(version, write_batch):
     """ms-swift 4.x appends each --write_batch_size batch to the result file: swiftkit counts them for progress."""
     lp = profiles.load("cpu-demo")
-    argv = render.render_infer(lp.profile, flavor_for(version), None, "p.jsonl", "r.jsonl").argv
+    argv = render.render_infer(resolved(lp), flavor_for(version), "p.jsonl", "r.jsonl").argv
     assert flag_values(argv).get("--write_batch_size", []) == write_batch
-    assert "--write_batch_size" not in render.render_infer(lp.profile, V4, None).argv  # interactive: no results file
+    assert "--write_batch_size" not in render.render_infer(resolved(lp), V4).argv  # interactive: no results file
 
 
 def test_target_regex_replaces_target_modules():

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from helpers import flag_values, sft_command
+from helpers import flag_values, resolved, sft_command
 
 from swiftkit.cli import cli
 from swiftkit.config import profiles
@@ -98,7 +98,10 @@ def test_a_users_allocator_setting_wins(monkeypatch):
 
 def test_infer_and_export_see_the_cards_but_never_start_torchrun():
     profile = load("4090d", "gpu.devices=[0, 1]")
-    for command in (render.render_infer(profile, V4, None), render.render_export(profile, V4, "o/v0/checkpoint-1")):
+    for command in (
+        render.render_infer(resolved(profile), V4),
+        render.render_export(resolved(profile, "o/v0/checkpoint-1"), V4),
+    ):
         assert command.env["CUDA_VISIBLE_DEVICES"] == "0,1"
         assert not {"NPROC_PER_NODE", "NNODES"} & set(command.env)
 

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import invoke, run_cli
 
 from swiftkit.runs.progress import RunSummary
 from swiftkit.runs.state import job_verdict
@@ -39,7 +39,7 @@ def profile(tmp_path: Path, text: str = TWO_BY_EIGHT, output_dir: str = "") -> P
 
 def dry_run(path: Path, *sets: str) -> subprocess.CompletedProcess[str]:
     args = [a for s in sets for a in ("--set", s)]
-    return run_cli("train", "--profile", str(path), "--slurm", "--dry-run", *args)
+    return invoke("train", "--profile", str(path), "--slurm", "--dry-run", *args)
 
 
 def test_two_nodes_of_eight_gpus_render_one_launcher_a_node(tmp_path: Path):
@@ -82,7 +82,7 @@ def test_the_job_runs_the_command_plan_shows(tmp_path: Path):
     """The same ms-swift argv as `plan sft` for the same nodes and GPUs (node 0's line)."""
     path = profile(tmp_path)
     script = dry_run(path).stdout
-    plan = run_cli("plan", "sft", "--profile", str(path), "--set", "launch.nnodes=2", "--set", "launch.master_addr=h0")
+    plan = invoke("plan", "sft", "--profile", str(path), "--set", "launch.nnodes=2", "--set", "launch.master_addr=h0")
     assert plan.returncode == 0, plan.stderr
     planned = shlex.split(plan.stdout.splitlines()[1])
     planned = planned[planned.index("swift") + 1 :]
@@ -94,33 +94,75 @@ def test_the_job_runs_the_command_plan_shows(tmp_path: Path):
     ]
 
 
+FIX = "Fix them in the file (or the --set value) and try again."
+
+
 @pytest.mark.parametrize(
-    ("sets", "message", "code"),
+    ("sets", "lines", "code"),
     [
         (
             ["slurm.gpus_per_node=9"],
-            "slurm.gpus_per_node 9 asks for more GPUs a node than gpu.devices lists (8: [0, 1, 2, 3, 4, 5, 6, 7])",
+            [
+                "Error: profile PROFILE has 1 problem:",
+                "  PROFILE: (top level): slurm.gpus_per_node 9 asks for more GPUs a node than gpu.devices lists "
+                "(8: [0, 1, 2, 3, 4, 5, 6, 7]); list 9 devices (e.g. gpu.devices: [0, 1, 2, 3, 4, 5, 6, 7, 8]) or ask "
+                "for fewer",
+                FIX,
+            ],
             1,  # a rule across two fields, one of them from the file
         ),
-        (["slurm.time=soon"], "'soon' is not a SLURM time", 2),  # a wrong --set value is a usage error
-        (["slurm.extra=['qos=high']"], "'qos=high' must be one sbatch option starting with '-'", 2),
-        (["launch.nnodes=2", "launch.master_addr=h0"], "with --slurm set slurm.nodes instead", 1),
+        (
+            ["slurm.time=soon"],
+            [
+                "Error: profile PROFILE has 1 problem:",
+                "  --set slurm.time=soon: slurm.time: 'soon' is not a SLURM time: minutes ('90'), 'H:MM:SS' or "
+                "'D-HH:MM:SS'",
+                FIX,
+            ],
+            2,  # a wrong --set value is a usage error
+        ),
+        (
+            ["slurm.extra=['qos=high']"],
+            [
+                "Error: profile PROFILE has 1 problem:",
+                "  --set slurm.extra=['qos=high']: slurm.extra: 'qos=high' must be one sbatch option starting with "
+                "'-', e.g. '--qos=high'",
+                FIX,
+            ],
+            2,
+        ),
+        (
+            ["launch.nnodes=2", "launch.master_addr=h0"],
+            [
+                "Error: launch.nnodes is for starting each node by hand; with --slurm set slurm.nodes instead "
+                "(--set launch.nnodes=1 --set slurm.nodes=2)."
+            ],
+            1,
+        ),
     ],
 )
-def test_profile_mistakes_are_refused_before_anything_runs(tmp_path: Path, sets: list[str], message: str, code: int):
-    result = dry_run(profile(tmp_path), *sets)
+def test_profile_mistakes_are_refused_before_anything_runs(
+    tmp_path: Path, sets: list[str], lines: list[str], code: int
+):
+    path = profile(tmp_path)
+    result = dry_run(path, *sets)
     assert result.returncode == code
-    assert message in result.stderr, result.stderr
+    assert result.stderr.splitlines() == [line.replace("PROFILE", str(path)) for line in lines]
+    assert result.stdout == ""
 
 
 def test_no_sbatch_on_path_is_refused_before_the_data_is_prepared(tmp_path: Path):
     import sys
 
-    result = run_cli(
+    result = invoke(
         "train", "--profile", str(profile(tmp_path)), "--slurm", env={"PATH": str(Path(sys.executable).parent)}
     )
     assert result.returncode == 1
-    assert "Error: 'sbatch' was not found on PATH" in result.stderr
+    assert result.stderr == (
+        "Error: 'sbatch' was not found on PATH: --slurm submits from a machine with SLURM's client commands (a login "
+        "node; there 'module load slurm' may be needed). Without SLURM, drop --slurm or see the job script with "
+        "--slurm --dry-run.\n"
+    )
     assert not (tmp_path / "runs").exists()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import sft_command
+from helpers import resolved, sft_command
 
 from swiftkit.config import profiles
 from swiftkit.config.profiles import builtin_dir
@@ -27,11 +27,11 @@ def commands(path: Path) -> dict[str, render.Command]:
     ck = f"output/{lp.name}/v0-20260101-000000/checkpoint-40"
     return {
         "sft": sft_command(lp.profile, flavor),
-        "infer": render.render_infer(lp.profile, flavor, ck),
-        "batch-infer": render.render_infer(lp.profile, flavor, ck, "prompts.jsonl", "results.jsonl"),
-        "export": render.render_export(lp.profile, flavor, ck),
-        "deploy": render.render_deploy(lp.profile, flavor, ck, render.Endpoint("127.0.0.1", 8000, "m", "key")),
-        "deploy-merged": render.render_deploy(lp.profile, flavor, ck + "-merged", render.Endpoint("::1", 1, "m")),
+        "infer": render.render_infer(resolved(lp, ck), flavor),
+        "batch-infer": render.render_infer(resolved(lp, ck), flavor, "prompts.jsonl", "results.jsonl"),
+        "export": render.render_export(resolved(lp, ck), flavor),
+        "deploy": render.render_deploy(resolved(lp, ck), flavor, render.Endpoint("127.0.0.1", 8000, "m", "key")),
+        "deploy-merged": render.render_deploy(resolved(lp, ck + "-merged"), flavor, render.Endpoint("::1", 1, "m")),
     }
 
 
@@ -74,7 +74,7 @@ def test_values_round_trip_through_ms_swift(path: Path):
 def test_deploy_values_round_trip_through_ms_swift():
     lp = profiles.load("4090d", ["infer.repetition_penalty=1.1", "infer.infer_backend=vllm"])
     endpoint = render.Endpoint("0.0.0.0", 8123, "swift-robot", "key", verbose=True)
-    ns, remaining = parse("deploy", render.render_deploy(lp.profile, installed_flavor(), "ck", endpoint).argv[2:])
+    ns, remaining = parse("deploy", render.render_deploy(resolved(lp, "ck"), installed_flavor(), endpoint).argv[2:])
     assert remaining == []
     assert (ns.host, ns.port, ns.served_model_name, ns.verbose) == ("0.0.0.0", 8123, "swift-robot", True)
     assert ns.api_key is None  # the key travels in the environment, read by swiftkit's serve plugin
