@@ -297,3 +297,24 @@ def test_endpoint_eval_of_a_prompt_list_needs_an_identity(tmp_path):
     lp.profile.identity = None
     with pytest.raises(SwiftkitError, match="no identity"):
         endpoint.run_endpoint_eval(lp, "http://127.0.0.1:1", None, None, tmp_path, tmp_path)
+
+
+def test_the_server_child_keeps_the_users_pythonpath_after_the_guard(tmp_path, monkeypatch):
+    """A user whose ms-swift lives on PYTHONPATH (a --target install) could train but not deploy: the server's child
+    got the guard's PYTHONPATH alone ("No module named 'swift'", H200, 2026-12-03). Real child, its environment read."""
+    import os
+    import sys
+
+    from swiftkit.serve.plan import DeployPlan
+    from swiftkit.serve.server import Server
+    from swiftkit.swift.render import Command
+
+    monkeypatch.setenv("PYTHONPATH", "/site/of/ms-swift")
+    show = "import os; print('PYTHONPATH=' + os.environ['PYTHONPATH'])"
+    command = Command([sys.executable, "-c", show], {"PYTHONPATH": str(render.GUARD_DIR)})
+    log = tmp_path / "deploy.log"
+    server = Server(DeployPlan(command, Endpoint("127.0.0.1", free_port(), "m"), None, log))
+    server.start()
+    assert server.proc is not None and server.proc.wait(60) == 0
+    line = next(x for x in log.read_text().splitlines() if x.startswith("PYTHONPATH="))
+    assert line.removeprefix("PYTHONPATH=").split(os.pathsep) == [str(render.GUARD_DIR), "/site/of/ms-swift"]
