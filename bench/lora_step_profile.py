@@ -1,54 +1,61 @@
-"""Where a LoRA step's time goes on the 7B shape (issue 25): forward+backward of batch 16 x 176 tokens, timed with
-CUDA events, then torch.profiler's top ops by CUDA and by CPU time. Needs transformers + peft + a model folder.
-  python3 bench/lora_step_profile.py /tmp/swiftkit-gpu-bench/qwen2.5-7b-shape"""
+"""Where a LoRA step's time goes on the 7B shape (issue 25), without ms-swift: forward + backward + AdamW of batch
+16 x 176 tokens (LoRA r8, all-linear, SDPA), timed over 10 steps, then torch.profiler's top ops by GPU and CPU time.
+Needs a GPU, transformers, peft and a model folder (bench/gpu_bench.py builds the 7B shape):
+  python3 bench/lora_step_profile.py /tmp/swiftkit-gpu-bench/qwen2.5-7b-shape
+Results: bench/results/nvidia-h200-2026-12-03-issue25-final.md."""
+
+from __future__ import annotations
 
 import sys
 import time
 
 import torch
 from peft import LoraConfig, get_peft_model
+from torch.profiler import ProfilerActivity, profile
 from transformers import AutoModelForCausalLM
 
-path = sys.argv[1]
-model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16, attn_implementation="sdpa").cuda()
-model = get_peft_model(model, LoraConfig(r=8, lora_alpha=32, lora_dropout=0.0, target_modules="all-linear"))
-model.train()
-B, T = 16, 176
-ids = torch.randint(0, 30000, (B, T), device="cuda")
-opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+BATCH, TOKENS = 16, 176
+MATMUL_PARAMS = 7.07e9  # N of the MFU formula in gpu_bench.py for the 7B shape
+PEAK_FLOPS = 989e12  # H100/H200 dense bf16
 
 
-def step(gc: bool = False) -> None:
-    out = model(input_ids=ids, labels=ids)
-    out.loss.backward()
-    opt.step()
-    opt.zero_grad(set_to_none=True)
+def main(path: str) -> None:
+    base = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16, attn_implementation="sdpa")
+    model = base.to(torch.device("cuda"))  # type: ignore[arg-type]
+    model = get_peft_model(model, LoraConfig(r=8, lora_alpha=32, lora_dropout=0.0, target_modules="all-linear"))
+    model.train()
+    ids = torch.randint(0, 30000, (BATCH, TOKENS), device="cuda")
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
 
+    def step() -> None:
+        model(input_ids=ids, labels=ids).loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
 
-for label, setup in [("plain", lambda: None), ("no-grad-input-none", lambda: None)]:
     for _ in range(3):
         step()
     torch.cuda.synchronize()
-    t = time.perf_counter()
-    n = 10
+    start, n = time.perf_counter(), 10
     for _ in range(n):
         step()
     torch.cuda.synchronize()
-    dt = (time.perf_counter() - t) / n
-    N = 7.07e9
-    print(f"{label}: {dt * 1000:.1f} ms/step, MFU {B * T * 4 * N / dt / 989e12:.1%}")
-    break
-# forward only and GEMM-only reference
-with torch.no_grad():
-    torch.cuda.synchronize(); t = time.perf_counter()
-    for _ in range(5):
-        model(input_ids=ids)
-    torch.cuda.synchronize(); print(f"forward no_grad: {(time.perf_counter() - t) / 5 * 1000:.1f} ms")
-from torch.profiler import ProfilerActivity, profile
+    dt = (time.perf_counter() - start) / n
+    mfu = BATCH * TOKENS * 4 * MATMUL_PARAMS / dt / PEAK_FLOPS
+    print(f"train step: {dt * 1000:.1f} ms, MFU {mfu:.1%}")
+    with torch.no_grad():
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        for _ in range(5):
+            model(input_ids=ids)
+        torch.cuda.synchronize()
+    print(f"forward without grad: {(time.perf_counter() - start) / 5 * 1000:.1f} ms")
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        for _ in range(2):
+            step()
+        torch.cuda.synchronize()
+    print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=18, max_name_column_width=60))
+    print(prof.key_averages().table(sort_by="cpu_time_total", row_limit=12, max_name_column_width=60))
 
-with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-    for _ in range(2):
-        step()
-    torch.cuda.synchronize()
-print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=18, max_name_column_width=60))
-print(prof.key_averages().table(sort_by="cpu_time_total", row_limit=12, max_name_column_width=60))
+
+if __name__ == "__main__":
+    main(sys.argv[1])
