@@ -126,7 +126,7 @@ def choose(profile: Profile, liger: Optional[bool] = None) -> BatchChoice:
     elif without.accumulation > with_.accumulation:
         why = f"without them {_shown(off, without)}, more forward passes per step than {_shown(on, with_)}"
     elif recomputes:
-        why = f"without them the batch needs checkpointing ({_shown(off, without)}): memory is short"
+        why = f"without them {without.per_device} × {without.accumulation} needs checkpointing: memory is short"
     else:
         return replace(without, liger=False, liger_why=f"{_shown(off, without)} fits without them; {LIGER_GAIN}")
     return replace(with_, liger=True, liger_why=why)

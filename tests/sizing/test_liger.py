@@ -84,9 +84,7 @@ def test_h200_renders_exactly_the_measured_no_liger_command(tmp_path, monkeypatc
 def test_80_gb_h100_mixed_job_keeps_liger_where_the_batch_would_need_recomputation_without_it():
     got, choice = _fit("h100", JOB, H100)
     assert got == (True, 16, 1, True)
-    assert "Liger kernels on (auto: without them the batch needs checkpointing (16 × 1 with checkpointing)" in (
-        choice.line()
-    )
+    assert "Liger kernels on (auto: without them 16 × 1 needs checkpointing: memory is short)" in (choice.line())
     got, choice = _fit("h100", JOB, [])  # no card visible: sized for 80 GB, the same choice
     assert got == (True, 16, 1, True)
 
@@ -98,8 +96,9 @@ def test_80_gb_identity_job_drops_liger():
 
 def test_24_gb_cap_keeps_liger():
     for sets in ([], JOB):
-        got, _ = _fit("4090d-fast", sets, H200)  # memory_gb 24 is a cap on the H200
+        got, choice = _fit("4090d-fast", sets, H200)  # memory_gb 24 is a cap on the H200
         assert got == (True, 16, 1, True)
+    assert "without them 2 × 8 with checkpointing, more forward passes per step than 16 × 1" in choice.line()
 
 
 def test_fixed_batch_that_does_not_fit_without_liger_keeps_it():
