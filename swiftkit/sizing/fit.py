@@ -37,7 +37,8 @@ from swiftkit.sizing.shapes import shape_of
 
 CPU_MAX_BATCH = 8  # no card to fit: the largest per-process batch chosen on the CPU
 LIGER_INSTALL = "pip install 'swiftkit[gpu]'"
-LIGER_GAIN = "~15% faster steps"  # measured on an H200, bench/results/nvidia-h200-2026-12-03-issue25-final.md
+# measured with padding-free batches (FA4) on an H200: bench/results/nvidia-h200-2026-12-03-issue25-final.md
+LIGER_GAIN = "~15% faster steps"
 
 
 def liger_installed() -> bool:
@@ -127,8 +128,9 @@ def choose(profile: Profile, liger: Optional[bool] = None) -> BatchChoice:
         why = f"without them {_shown(off, without)}, more forward passes per step than {_shown(on, with_)}"
     elif recomputes:
         why = f"without them {without.per_device} × {without.accumulation} needs checkpointing: memory is short"
-    else:
-        return replace(without, liger=False, liger_why=f"{_shown(off, without)} fits without them; {LIGER_GAIN}")
+    else:  # the gain was measured with padding-free batches only: with padded ones plan claims none
+        gain = f"; {LIGER_GAIN}" if profile.train.padding_free is True else ""
+        return replace(without, liger=False, liger_why=f"{_shown(off, without)} fits without them{gain}")
     return replace(with_, liger=True, liger_why=why)
 
 

@@ -47,7 +47,11 @@ def test_the_schema_takes_auto_and_the_default_stays_off():
         assert profiles.load(name).profile.train.use_liger_kernel == "auto"
 
 
-def test_h200_mixed_job_runs_without_liger_one_pass_no_recomputation():
+def test_h200_mixed_job_runs_without_liger_one_pass_no_recomputation(monkeypatch):
+    got, choice = _fit("h100", JOB, H200)  # no flash-attn-4: padded batches, the gain is not claimed
+    assert got == (False, 16, 1, False)
+    assert choice.line().endswith("Liger kernels off (auto: 16 × 1 fits without them))")
+    monkeypatch.setattr(card, "fa4_installed", lambda: True)  # as measured: FA4, padding-free
     got, choice = _fit("h100", JOB, H200)
     assert got == (False, 16, 1, False)
     assert "Liger kernels off (auto: 16 × 1 fits without them; ~15% faster steps)" in choice.line()
