@@ -179,9 +179,12 @@ class TrainSection(Section):
         default_factory=lambda: ["tensorboard"],
         description="Logging integrations ('none' skips tensorboard and its plots).",
     )
-    use_liger_kernel: bool = Field(
+    use_liger_kernel: Union[bool, Auto] = Field(
         False,
-        description="Liger's fused Triton kernels (RMSNorm, SwiGLU, cross-entropy); needs 'pip install liger-kernel'.",
+        description="Liger's fused Triton kernels (RMSNorm, SwiGLU, cross-entropy): less memory, slower steps when "
+        "memory is not short; needs liger-kernel (swiftkit[gpu]). 'auto' (GPU only): off when the batch fitted "
+        "without them needs no more forward passes and no gradient checkpointing, else on; off when liger-kernel "
+        "is not installed.",
     )
 
     @model_validator(mode="after")

@@ -43,6 +43,8 @@ class BatchChoice:
     note: str = ""
     checkpointing: Optional[bool] = None  # set when train.gradient_checkpointing was 'auto'
     card: tuple[str, ...] = ()  # what the visible card decided (memory, attention) and why
+    liger: Optional[bool] = None  # set when train.use_liger_kernel was 'auto'
+    liger_why: str = ""  # why, for plan and train
 
     @property
     def effective(self) -> int:
@@ -53,6 +55,8 @@ class BatchChoice:
         notes = [self.note] if self.note else []
         if self.checkpointing is not None:
             notes.append(f"gradient checkpointing {'on' if self.checkpointing else 'off'} (auto)")
+        if self.liger is not None:
+            notes.append(f"Liger kernels {'on' if self.liger else 'off'} (auto: {self.liger_why})")
         how = f" ({'; '.join(notes)})" if notes else ""
         return (
             f"batch: {self.per_device} per forward pass × {self.accumulation} accumulation{gpus} = "

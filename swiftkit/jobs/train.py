@@ -213,7 +213,7 @@ def compile_notes(profile: Profile, env: Optional[dict[str, str]] = None) -> lis
 
     env = dict(os.environ) if env is None else env
     notes = []
-    if profile.gpu is not None and profile.train.use_liger_kernel:
+    if profile.gpu is not None and profile.train.use_liger_kernel is True:  # the fitted profile: 'auto' decided
         triton = Path(env.get("TRITON_CACHE_DIR") or Path(env.get("HOME", "~")).expanduser() / ".triton" / "cache")
         if _empty(triton):
             notes.append(

@@ -11,12 +11,21 @@ Nothing is dropped: ``max_length`` is not touched, so a record longer than it is
 forward passes per step than the batch fitted with it, else on. A LoRA step on a GPU is bound by kernel launches
 more than by arithmetic, so one pass of 16 with recomputation beats two passes of 8 without it (measured on an
 H200: 27.9 s vs 31.7 s for the mixed identity + Alpaca job, bench/results/), and memory drops by 2.4x.
+
+``use_liger_kernel: auto`` is decided with both: the batch and checkpointing are fitted without Liger and with it,
+and Liger stays off when the fit without it fits the card, needs no more forward passes per step and no
+recomputation; else on. Liger's fused kernels save memory (no logits held) but cost time when memory is not short:
+on an H200 (FlashAttention-4, padding-free) the mixed job ran 0.357 s/step without them against 0.406 with (train
+time -15%, same loss; bench/results/nvidia-h200-2026-12-03-issue25-final.md). Where the fit without Liger needs
+checkpointing, memory is short and Liger stays on (no measurement says dropping it then wins). Off on the CPU and
+when liger-kernel is not installed (found without importing it); an explicit true/false always wins.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import replace
-from typing import Optional
+from typing import Optional, Union
 
 from swiftkit.config.schema import AUTO, Profile
 from swiftkit.data.resolve import BatchChoice
@@ -27,6 +36,14 @@ from swiftkit.sizing.gpus import Gpu
 from swiftkit.sizing.shapes import shape_of
 
 CPU_MAX_BATCH = 8  # no card to fit: the largest per-process batch chosen on the CPU
+LIGER_INSTALL = "pip install 'swiftkit[gpu]'"
+# measured with padding-free batches (FA4) on an H200: bench/results/nvidia-h200-2026-12-03-issue25-final.md
+LIGER_GAIN = "~15% faster steps"
+
+
+def liger_installed() -> bool:
+    """liger-kernel is importable here, found without importing it (no torch/triton on the plan path)."""
+    return importlib.util.find_spec("liger_kernel") is not None
 
 
 def _divisors(n: int) -> list[int]:
@@ -57,8 +74,12 @@ def _largest_fitting(profile: Profile, candidates: list[int]) -> tuple[int, str]
     return candidates[-1], f"auto: even batch {candidates[-1]} is predicted over the card for {length_note}"
 
 
+def _with_train(profile: Profile, **values: Union[bool, str]) -> Profile:
+    return profile.model_copy(update={"train": profile.train.model_copy(update=values)})
+
+
 def _with_checkpointing(profile: Profile, value: bool) -> Profile:
-    return profile.model_copy(update={"train": profile.train.model_copy(update={"gradient_checkpointing": value})})
+    return _with_train(profile, gradient_checkpointing=value)
 
 
 def _fits(profile: Profile, batch: int) -> bool:
@@ -67,9 +88,54 @@ def _fits(profile: Profile, batch: int) -> bool:
     return found is not None and found.gib <= profile.gpu.memory * vram.FIT_FRACTION
 
 
-def choose(profile: Profile) -> BatchChoice:
-    """The per-GPU batch and accumulation ms-swift gets (and checkpointing, when 'auto'); explicit numbers in the
-    profile always win."""
+def _on_cpu(profile: Profile) -> bool:
+    return profile.gpu is None or profile.swift_args.get("use_cpu") in (True, "true", "True")
+
+
+def _recomputes(profile: Profile, choice: BatchChoice) -> bool:
+    """Whether the fitted run recomputes activations ('auto' decided by the choice, else the profile's value)."""
+    return bool(choice.checkpointing if choice.checkpointing is not None else profile.train.gradient_checkpointing)
+
+
+def _shown(profile: Profile, choice: BatchChoice) -> str:
+    return f"{choice.per_device} × {choice.accumulation}{' with checkpointing' if _recomputes(profile, choice) else ''}"
+
+
+def choose(profile: Profile, liger: Optional[bool] = None) -> BatchChoice:
+    """The per-GPU batch and accumulation ms-swift gets (and checkpointing and Liger, when 'auto'); explicit values
+    in the profile always win. ``liger``: whether liger-kernel is installed (default: found here; tests pass it)."""
+    if profile.train.use_liger_kernel != AUTO:
+        return _choose_checkpointing(profile)
+    off, on = _with_train(profile, use_liger_kernel=False), _with_train(profile, use_liger_kernel=True)
+    if _on_cpu(profile):
+        return replace(_choose_checkpointing(off), liger=False, liger_why="no GPU")
+    without = _choose_checkpointing(off)
+    if not (liger_installed() if liger is None else liger):
+        why = f"liger-kernel is not installed: {LIGER_INSTALL}"
+        if shape_of(profile) is not None:
+            with_ = _choose_checkpointing(on)
+            if (with_.accumulation, _recomputes(on, with_)) < (without.accumulation, _recomputes(off, without)):
+                why += f" for {_shown(on, with_)} instead"
+        return replace(without, liger=False, liger_why=why)
+    with_ = _choose_checkpointing(on)
+    if shape_of(profile) is None:  # memory unknown: the safe side
+        return replace(with_, liger=True, liger_why="the model's shape is unknown offline, so the lower-memory side")
+    recomputes = _recomputes(off, without)
+    fitted_off = _with_checkpointing(off, recomputes)
+    if not _fits(fitted_off, without.per_device):
+        why = f"without them even {_shown(off, without)} is predicted over the card"
+    elif without.accumulation > with_.accumulation:
+        why = f"without them {_shown(off, without)}, more forward passes per step than {_shown(on, with_)}"
+    elif recomputes:
+        why = f"without them {without.per_device} × {without.accumulation} needs checkpointing: memory is short"
+    else:  # the gain was measured with padding-free batches only: with padded ones plan claims none
+        gain = f"; {LIGER_GAIN}" if profile.train.padding_free is True else ""
+        return replace(without, liger=False, liger_why=f"{_shown(off, without)} fits without them{gain}")
+    return replace(with_, liger=True, liger_why=why)
+
+
+def _choose_checkpointing(profile: Profile) -> BatchChoice:
+    """The batch, and checkpointing when 'auto' (``profile``'s Liger setting is concrete)."""
     if profile.train.gradient_checkpointing != AUTO:
         return _choose_batch(profile)
     if profile.gpu is None:  # nothing to fit on the CPU: recomputation would only cost time
@@ -121,13 +187,17 @@ def _choose_batch(profile: Profile) -> BatchChoice:
 
 
 def apply(
-    profile: Profile, choice: Optional[BatchChoice] = None, gpus: Optional[list[Gpu]] = None
+    profile: Profile,
+    choice: Optional[BatchChoice] = None,
+    gpus: Optional[list[Gpu]] = None,
+    liger: Optional[bool] = None,
 ) -> tuple[Profile, BatchChoice]:
-    """The profile fitted to the visible card (:mod:`card`: memory, attention, padding) with concrete batch numbers
-    (a copy when anything was 'auto'), and the choice. ``gpus``: what nvidia-smi shows (tests pass fakes)."""
+    """The profile fitted to the visible card (:mod:`card`: memory, attention, padding) with concrete batch numbers,
+    checkpointing and Liger (a copy when anything was 'auto'), and the choice. ``gpus``: what nvidia-smi shows;
+    ``liger``: whether liger-kernel is installed (tests pass fakes)."""
     carded = fit_card(profile, gpus)
     profile = carded.profile
-    choice = replace(choice or choose(profile), card=tuple(carded.notes))
+    choice = replace(choice or choose(profile, liger), card=tuple(carded.notes))
     t = profile.train
     update: dict[str, object] = {}
     if t.per_device_train_batch_size == AUTO or t.gradient_accumulation_steps == AUTO:
@@ -135,6 +205,9 @@ def apply(
     if t.gradient_checkpointing == AUTO:
         assert choice.checkpointing is not None
         update["gradient_checkpointing"] = choice.checkpointing
+    if t.use_liger_kernel == AUTO:
+        assert choice.liger is not None
+        update["use_liger_kernel"] = choice.liger
     if not update:
         return profile, choice
     return profile.model_copy(update={"train": t.model_copy(update=update)}), choice

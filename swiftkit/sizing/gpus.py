@@ -117,7 +117,7 @@ def check_packages(profile: Profile, find: Callable[[str], object] = importlib.u
     fail minutes later, after loading the model). ``find_spec`` locates a package without importing it."""
     t = profile.train
     wanted = {
-        "train.use_liger_kernel": t.use_liger_kernel,
+        "train.use_liger_kernel": t.use_liger_kernel is True,  # 'auto' is off where liger-kernel is missing
         "train.deepspeed": t.deepspeed,
         "quant": profile.quant,
         "train.attn_impl": t.attn_impl == "flash_attention_4",

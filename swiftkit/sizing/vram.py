@@ -246,7 +246,10 @@ def estimate(profile: Profile, seq_len: Optional[int] = None, batch: Optional[in
         lora_rank=profile.lora.lora_rank,
         target_modules=profile.lora.target_modules,
         torch_dtype=t.torch_dtype,
-        use_liger_kernel=t.use_liger_kernel,
+        # 'auto' unresolved (fit.apply makes it a bool before plan and train estimate): as if on, the lower bound.
+        # fit turns Liger off only where the estimate without it fits the card too, so a warning from this
+        # estimate is one the fitted run would get as well.
+        use_liger_kernel=t.use_liger_kernel is not False,
         tuner_type=profile.lora.tuner_type,
         quant_bits=profile.quant.quant_bits if profile.quant else None,
         deepspeed=t.deepspeed,
@@ -273,7 +276,7 @@ def warning(profile: Profile, estimate: Estimate) -> Optional[str]:
             f"--set train.per_device_train_batch_size={batch // 2} "
             f"--set train.gradient_accumulation_steps={accumulation * 2} (same effective batch)"
         )
-    if not t.use_liger_kernel:
+    if t.use_liger_kernel is False:  # 'auto' turns it on where memory is short
         fixes.append("--set train.use_liger_kernel=true (needs 'pip install liger-kernel')")
     fixes.append("a lower train.max_length (longer records are dropped)")
     return (

@@ -259,6 +259,8 @@ def render_sft(run: ResolvedRun, flavor: SwiftFlavor) -> Command:
     b.add("--save_total_limit", t.save_total_limit)
     b.add("--logging_steps", t.logging_steps)
     b.add("--dataloader_num_workers", t.dataloader_num_workers)
+    if not isinstance(t.use_liger_kernel, bool):  # fit.apply resolves 'auto' before any command is built
+        raise SwiftkitError("train.use_liger_kernel 'auto' was not resolved; report this as a swiftkit bug.")
     if t.use_liger_kernel:  # only when on, so profiles that leave it off render as before
         b.add("--use_liger_kernel", True)
     b.add("--seed", t.seed)

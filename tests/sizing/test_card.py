@@ -112,7 +112,7 @@ def test_missing_flash_attn_4_is_refused_before_any_model_loads():
 
 
 def test_first_liger_and_fa4_runs_announce_their_compilation(tmp_path):
-    p = fit_card(profiles.load("h100").profile, H200, installed=True).profile
+    p = fit_card(profiles.load("h100", ["train.use_liger_kernel=true"]).profile, H200, installed=True).profile
     env = {"TRITON_CACHE_DIR": str(tmp_path / "triton"), "FLASH_ATTENTION_CUTE_DSL_CACHE_DIR": str(tmp_path / "fa4")}
     notes = compile_notes(p, env)
     assert len(notes) == 2 and "Triton compiles" in notes[0] and "FlashAttention-4" in notes[1]
@@ -123,8 +123,9 @@ def test_first_liger_and_fa4_runs_announce_their_compilation(tmp_path):
     assert compile_notes(profiles.load("cpu-demo").profile, env) == []
 
 
-def test_plan_names_the_card_and_the_attention(tmp_path):
+def test_plan_names_the_card_and_the_attention(tmp_path, monkeypatch):
     """`plan` on a machine with an H200 (nvidia-smi stands in as a script) fits h100 to it and says why."""
+    monkeypatch.setattr(fit, "liger_installed", lambda: True)  # as on the GPU machine (swiftkit[gpu])
     smi = tmp_path / "nvidia-smi"
     smi.write_text("#!/bin/sh\necho '0, NVIDIA H200, 143771, 9.0'\n")
     smi.chmod(smi.stat().st_mode | stat.S_IEXEC)
@@ -134,7 +135,7 @@ def test_plan_names_the_card_and_the_attention(tmp_path):
     assert card == "# card: sized for GPU 0 (NVIDIA H200, 151 GB) (gpu.memory_gb: auto)"
     assert attention.startswith("# attention: SDPA, padded batches: ")  # flash-attn-4 is not installed here
     assert batch == (
-        "# batch: 16 per forward pass × 1 accumulation = 16 sequences per optimizer step (auto: predicted 97.4 GiB of "
+        "# batch: 16 per forward pass × 1 accumulation = 16 sequences per optimizer step (auto: predicted 133.5 GiB of "
         "150.8 GB for ~766 tokens, the longest record of identity.json, alpaca_like_zh500.jsonl (estimated from "
-        "characters); gradient checkpointing off (auto))"
+        "characters); gradient checkpointing off (auto); Liger kernels off (auto: 16 × 1 fits without them))"
     )

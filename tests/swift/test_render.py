@@ -11,6 +11,7 @@ from helpers import flag_values, resolved, sft_command
 
 from swiftkit.config import profiles
 from swiftkit.config.profiles import builtin_dir
+from swiftkit.sizing import fit
 from swiftkit.swift import render
 from swiftkit.swift.version import flavor_for
 
@@ -40,6 +41,7 @@ def stable_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
     monkeypatch.setenv("SWIFTKIT_CACHE", "/cache/swiftkit")
     monkeypatch.delenv("PYTORCH_CUDA_ALLOC_CONF", raising=False)  # a user's own allocator setting is kept
+    monkeypatch.setattr(fit, "liger_installed", lambda: True)  # Liger 'auto' as on a GPU machine (swiftkit[gpu])
 
 
 def test_every_builtin_profile_has_golden_files():

@@ -246,7 +246,8 @@ def long_records(tmp_path: Path, tokens: int, count: int = 4) -> Path:
         ("qlora-12gb", None, [], (8, 2)),
     ],
 )
-def test_auto_batch_keeps_sixteen_a_step_and_fits_the_card(tmp_path, name, tokens, sets, expected):
+def test_auto_batch_keeps_sixteen_a_step_and_fits_the_card(tmp_path, monkeypatch, name, tokens, sets, expected):
+    monkeypatch.setattr(fit, "liger_installed", lambda: True)  # Liger 'auto' as on a GPU machine (swiftkit[gpu])
     extra = [f"data.datasets=[{{path: {long_records(tmp_path, tokens)}}}]"] if tokens else []
     profile = load(name, *extra, *sets)
     choice = fit.choose(profile)
