@@ -182,9 +182,9 @@ class TrainSection(Section):
     use_liger_kernel: Union[bool, Auto] = Field(
         False,
         description="Liger's fused Triton kernels (RMSNorm, SwiGLU, cross-entropy): less memory, slower steps when "
-        "memory is not short; needs liger-kernel (swiftkit[gpu]). 'auto' (GPU only): off when the batch fitted "
-        "without them needs no more forward passes and no gradient checkpointing, else on; off when liger-kernel "
-        "is not installed.",
+        "memory is not short; needs liger-kernel (swiftkit[gpu]). 'auto' (GPU only): off when batches are "
+        "padding-free and the batch fitted without them needs no more forward passes and no gradient "
+        "checkpointing, else on; off when liger-kernel is not installed.",
     )
 
     @model_validator(mode="after")

@@ -13,11 +13,13 @@ more than by arithmetic, so one pass of 16 with recomputation beats two passes o
 H200: 27.9 s vs 31.7 s for the mixed identity + Alpaca job, bench/results/), and memory drops by 2.4x.
 
 ``use_liger_kernel: auto`` is decided with both: the batch and checkpointing are fitted without Liger and with it,
-and Liger stays off when the fit without it fits the card, needs no more forward passes per step and no
-recomputation; else on. Liger's fused kernels save memory (no logits held) but cost time when memory is not short:
+and Liger stays off when the batches are padding-free and the fit without it fits the card, needs no more forward
+passes per step and no recomputation; else on. Liger's fused kernels save memory (no logits held) but cost time when memory is not short:
 on an H200 (FlashAttention-4, padding-free) the mixed job ran 0.357 s/step without them against 0.406 with (train
 time -15%, same loss; bench/results/nvidia-h200-2026-12-03-issue25-final.md). Where the fit without Liger needs
-checkpointing, memory is short and Liger stays on (no measurement says dropping it then wins). Off on the CPU and
+checkpointing, memory is short and Liger stays on (no measurement says dropping it then wins); with padded batches
+(SDPA) Liger was the faster one (0.78 vs 0.86 s a step at 8 x 2, bench/results/nvidia-h200-2026-11-28-issue16.md),
+so it stays on there too. Off on the CPU and
 when liger-kernel is not installed (found without importing it); an explicit true/false always wins.
 """
 
@@ -39,6 +41,8 @@ CPU_MAX_BATCH = 8  # no card to fit: the largest per-process batch chosen on the
 LIGER_INSTALL = "pip install 'swiftkit[gpu]'"
 # measured with padding-free batches (FA4) on an H200: bench/results/nvidia-h200-2026-12-03-issue25-final.md
 LIGER_GAIN = "~15% faster steps"
+# with padded batches (SDPA, 8 x 2) Liger was the faster one: bench/results/nvidia-h200-2026-11-28-issue16.md
+LIGER_PADDED = "Liger measured faster there (0.78 vs 0.86 s a step)"
 
 
 def liger_installed() -> bool:
@@ -128,9 +132,10 @@ def choose(profile: Profile, liger: Optional[bool] = None) -> BatchChoice:
         why = f"without them {_shown(off, without)}, more forward passes per step than {_shown(on, with_)}"
     elif recomputes:
         why = f"without them {without.per_device} × {without.accumulation} needs checkpointing: memory is short"
-    else:  # the gain was measured with padding-free batches only: with padded ones plan claims none
-        gain = f"; {LIGER_GAIN}" if profile.train.padding_free is True else ""
-        return replace(without, liger=False, liger_why=f"{_shown(off, without)} fits without them{gain}")
+    elif profile.train.padding_free is not True:
+        why = f"padded batches: {LIGER_PADDED}"
+    else:
+        return replace(without, liger=False, liger_why=f"{_shown(off, without)} fits without them; {LIGER_GAIN}")
     return replace(with_, liger=True, liger_why=why)
 
 
