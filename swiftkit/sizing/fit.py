@@ -14,13 +14,13 @@ H200: 27.9 s vs 31.7 s for the mixed identity + Alpaca job, bench/results/), and
 
 ``use_liger_kernel: auto`` is decided with both: the batch and checkpointing are fitted without Liger and with it,
 and Liger stays off when the batches are padding-free and the fit without it fits the card, needs no more forward
-passes per step and no recomputation; else on. Liger's fused kernels save memory (no logits held) but cost time when memory is not short:
-on an H200 (FlashAttention-4, padding-free) the mixed job ran 0.357 s/step without them against 0.406 with (train
-time -15%, same loss; bench/results/nvidia-h200-2026-12-03-issue25-final.md). Where the fit without Liger needs
-checkpointing, memory is short and Liger stays on (no measurement says dropping it then wins); with padded batches
-(SDPA) Liger was the faster one (0.78 vs 0.86 s a step at 8 x 2, bench/results/nvidia-h200-2026-11-28-issue16.md),
-so it stays on there too. Off on the CPU and
-when liger-kernel is not installed (found without importing it); an explicit true/false always wins.
+passes per step and no recomputation; else on. Liger's fused kernels save memory (no logits held) but cost time
+when memory is not short: on an H200 (FlashAttention-4, padding-free) the mixed job ran 0.357 s/step without them
+against 0.406 with (train time -15%, same loss; bench/results/nvidia-h200-2026-12-03-issue25-final.md). Where the
+fit without Liger needs checkpointing, memory is short and Liger stays on (no measurement says dropping it then
+wins); with padded batches (SDPA) Liger was the faster one (0.78 vs 0.86 s a step at 8 x 2,
+bench/results/nvidia-h200-2026-11-28-issue16.md), so it stays on there too. Off on the CPU and when liger-kernel is
+not installed (found without importing it); an explicit true/false always wins.
 """
 
 from __future__ import annotations
