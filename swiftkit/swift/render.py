@@ -320,7 +320,7 @@ def _passthrough(b: ArgvBuilder, profile: Profile) -> None:
         return
     from swiftkit.swift.flags import check_swift_args
 
-    check_swift_args(profile.swift_args, OWNED, problems=code_folder_problems(profile))
+    check_swift_args(profile.swift_args, OWNED, problems=code_folder_problems(profile) + packing_problems(profile))
     for name, value in sorted(profile.swift_args.items()):
         flag = f"--{name}"
         if isinstance(value, list):
@@ -334,6 +334,23 @@ def _passthrough(b: ArgvBuilder, profile: Profile) -> None:
 # ms-swift flags that name a folder (or a file in one) whose Python ms-swift imports: `swift/arguments/**` in 4.6.0.
 # external_plugins is OWNED; these pass only when the folder is listed in model.allow_code_from.
 CODE_FOLDER_FLAGS = ("local_repo_path", "custom_register_path")
+
+
+def _on(value: object) -> bool:
+    return value is True or str(value).lower() == "true"
+
+
+def packing_problems(profile: Profile) -> list[str]:
+    """swift_args.packing with train.group_by_length: ms-swift 4.6.0 asks the packed dataset for its 'lengths' column
+    (``trainers/mixin.py`` get_train_dataloader), which it has not: a TypeError after the model has loaded
+    (measured on an H200, bench/results/nvidia-h200-2026-12-03-issue25-final.md). A streamed dataset is not grouped."""
+    a = profile.swift_args
+    if _on(a.get("packing")) and profile.train.group_by_length and not _on(a.get("streaming")):
+        return [
+            "swift_args.packing: ms-swift cannot group packed records by length (it fails after loading the model); "
+            "add --set train.group_by_length=false (packed rows are all about max_length long anyway)"
+        ]
+    return []
 
 
 def code_folder_problems(profile: Profile) -> list[str]:

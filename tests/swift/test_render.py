@@ -205,3 +205,21 @@ def test_a_target_regex_that_does_not_compile_is_refused():
 
     with pytest.raises(SwiftkitError, match=r"lora\.target_regex.*not a regular expression"):
         profiles.load("4090d", ["lora.target_regex=layers.(2"])
+
+
+def test_packing_with_length_grouping_is_refused_before_the_model_loads():
+    """ms-swift 4.6.0 asks a packed dataset for its 'lengths' column when group_by_length is on: TypeError after the
+    7B model had loaded (H200, 2026-12-03). swiftkit refuses the pair in plan, with the way out; each alone passes."""
+    from conftest import invoke
+
+    r = invoke("plan", "sft", "-p", "h100", "--set", "swift_args.packing=true")
+    assert r.returncode == 1, r.stdout
+    assert r.stderr.splitlines() == [
+        "Error: the profile's swift_args do not fit the installed ms-swift:",
+        "  swift_args.packing: ms-swift cannot group packed records by length (it fails after loading the model); "
+        "add --set train.group_by_length=false (packed rows are all about max_length long anyway)",
+        "Fix them in the profile (or with --set) and try again.",
+    ]
+    ok = invoke("plan", "sft", "-p", "h100", "--set", "swift_args.packing=true", "--set", "train.group_by_length=false")
+    assert ok.returncode == 0, ok.stderr
+    assert "--packing true" in ok.stdout and "--group_by_length" not in ok.stdout
