@@ -10,7 +10,7 @@
 set -euo pipefail
 old_ref=${1:-3c1049e}
 OUT=${OUT:-/tmp/identity-runs}
-PY=$(realpath "${PY:-.venv/bin/python}")
+PY=$(realpath -s "${PY:-.venv/bin/python}")  # -s: keep the venv's own path (its symlink leads out of the venv)
 export PY
 here=$(pwd)
 mkdir -p "$OUT/old-src"
