@@ -181,7 +181,8 @@ def test_a_user_identity_with_a_cjk_common_word_name_is_learned(tmp_path: Path, 
     print({k: adapter[k] for k in ("identity_rate", "pollution_rate", "degenerate")}, "base", base["degenerate"])
     print([r["adapter"] for r in report["rows"] if r["set"] == "identity" and not r["pass"]])
     # Issue 26's target is identity >= 0.95; measured 0.875 (35/40) with these defaults on 2026-12-03
-    # (bench/results/identity-2026-12-03.md): the guard is one probe below what was measured, not the target.
+    # (bench/results/identity-2026-12-03.md; no lever in identity-2026-12-03-recipe.md reached 0.95 without claims in
+    # general answers): the guard is one probe below what was measured, not the target.
     assert adapter["identity_rate"] >= 0.85
     assert adapter["pollution_rate"] <= 0.05  # identity claims; measured 0/60
     assert adapter["degenerate"] <= base["degenerate"]
