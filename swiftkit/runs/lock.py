@@ -55,14 +55,15 @@ def holder_text(info: dict[str, Any], output_dir: Path) -> str:
     """Who holds a run lock, naming only processes that still exist, and how to reach them."""
     run = f"run {info.get('run_dir')}" if info.get("run_dir") else "a run"
     swift_pid = info.get("swift_pid")
+    since = f", started {info['started']}" if info.get("started") else ""
     if alive(info.get("pid"), info.get("pid_start")):
         return (
-            f"{run} (swiftkit pid {info.get('pid')}, started {info.get('started')}); wait for it, press Ctrl-C in its "
+            f"{run} (swiftkit pid {info.get('pid')}{since}); wait for it, press Ctrl-C in its "
             "terminal, or give this run another output_dir"
         )
     if alive(swift_pid, info.get("swift_start")):
         return (
-            f"{run} (ms-swift pid {swift_pid}, started {info.get('started')}, its swiftkit is gone); follow it with "
+            f"{run} (ms-swift pid {swift_pid}{since}, its swiftkit is gone); follow it with "
             f"'swiftkit logs -f --output-dir {output_dir}', stop it with 'kill -INT -- -{swift_pid}', or give this "
             "run another output_dir"
         )

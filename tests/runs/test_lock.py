@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 HOLDER = """
 import sys, time
 from swiftkit.runs.lock import RunLock
-RunLock(sys.argv[1]).acquire(run_dir="held-by-test")
+RunLock(sys.argv[1]).acquire(run_dir="held-by-test", started="2026-12-03T10:00:00+00:00")
 print("held", flush=True)
 time.sleep(600)
 """
@@ -72,8 +72,9 @@ def test_train_is_refused_while_another_run_holds_the_output_dir(tmp_path):
         assert result.returncode == 1, result.stderr
         assert result.stderr.splitlines()[-2:] == [
             "> training: ms-swift starts, loads the model, then trains",
-            f"Error: another swiftkit train is using {out}: run held-by-test (swiftkit pid {holder.pid}, "
-            "started None); wait for it, press Ctrl-C in its terminal, or give this run another output_dir.",
+            f"Error: another swiftkit train is using {out}: run held-by-test (swiftkit pid {holder.pid}, started "
+            "2026-12-03T10:00:00+00:00); wait for it, press Ctrl-C in its terminal, or give this run another "
+            "output_dir.",
         ]
         assert time.monotonic() - started < 30
         assert not any(p.name.startswith("v") for p in out.iterdir())  # no run folder was made
@@ -119,3 +120,14 @@ def test_refusal_names_only_live_processes_and_a_dead_owner_never_blocks(tmp_pat
             time.sleep(0.1)  # the child is being reaped
     else:
         pytest.fail("the lock of dead processes was not released")
+
+
+def test_a_holder_that_wrote_no_start_time_is_named_without_one(tmp_path):
+    from swiftkit.runs.lock import holder_text
+
+    text = holder_text({"pid": os.getpid(), "run_dir": "r"}, tmp_path)
+    assert (
+        text
+        == f"run r (swiftkit pid {os.getpid()}); wait for it, press Ctrl-C in its terminal, or give this run "
+        + ("another output_dir")
+    )
