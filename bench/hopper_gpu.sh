@@ -6,11 +6,15 @@
 #   PARTS=.gpu/p2 OUT=$OUT bash bench/hopper_gpu.sh carry                            # the middle part only
 #   PARTS=.gpu/p3 OUT=$OUT bash bench/hopper_gpu.sh fa4     # FA4 joined + installed: h100 beside the article's recipe
 #   SRV=.gpu/srv OUT=$OUT bash bench/hopper_gpu.sh long     # the long job (2,000 + 100 records), packing, serving
+# or, for the profiles as shipped beside the article in one call (2026-12-03, third session):
+#   WHL=.gpu/whl TOK=.gpu/tok PARTS=.gpu/p1 OUT=$OUT bash bench/hopper_gpu.sh setup  # install, build the model
+#   PARTS=.gpu/p2 OUT=$OUT bash bench/hopper_gpu.sh carry
+#   PARTS=.gpu/p3 OUT=$OUT bash bench/hopper_gpu.sh shipped  # FA4 installed; article, h100 mixed + identity job
 # WHL holds all of ../shared/gpu-baseline/wheels.txt: a call with zstandard, cryptography, cffi and pycparser left
 # out (to make room for the FA4 pieces) found "ms-swift does not import" (2026-12-03).
 # `bash bench/hopper_gpu.sh solo` is the one-call fallback: the card-sized profiles beside the article, SDPA only.
 set -uo pipefail
-phase=${1:?sdpa, carry, fa4, long, serve or solo}
+phase=${1:?setup, sdpa, carry, fa4, shipped, long, serve or solo}
 out=${OUT:?folder for results}
 tok=${TOK:-.gpu/tok}
 export WHL=${WHL:-.gpu/whl}
@@ -51,7 +55,10 @@ elif [ "$phase" = solo ]; then
     --run "h100-identity=h100 $ID60" \
     --run "4090d-mixed=4090d $S" \
     --run "4090d-fast-mixed=4090d-fast $S"
-elif [ "$phase" = fa4 ]; then
+elif [ "$phase" = setup ]; then
+  # The base wheels installed and the 7B-shape model built, nothing measured: the next calls have the most time.
+  BUDGET=200 bench --tag hopper-setup --timeout 190 --run "warm-up=h100 $ID60 swift_args.max_steps=2"
+elif [ "$phase" = fa4 ] || [ "$phase" = shipped ]; then
   cat "$parts"/cu13.part-* > "$parts/nvidia_cutlass_dsl_libs_cu13-4.8.1-cp312-cp312-manylinux_2_28_x86_64.whl" && rm -f "$parts"/cu13.part-*
   sha256sum "$parts"/nvidia_cutlass_dsl_libs_cu13-*.whl
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$FSITE" "$parts"/*.whl || exit 1
@@ -64,10 +71,17 @@ elif [ "$phase" = fa4 ]; then
   if [ -d "$FSITE" ] && ! grep -q "RESULT fa4-warm-up rc=0" "$logs/warm-up.txt"; then
     tail -40 "$logs"/*fa4-warm-up*.log 2>/dev/null; nofa4 "FA4 training failed"
   fi
-  BUDGET=${BUDGET2:-260} bench --tag hopper-fa4 --timeout 120 \
-    --run "h100-mixed=h100 $S" \
-    --run "h100-identity=h100 $ID60" \
-    --run "h100-mixed-packing=h100 $S swift_args.packing=true"
+  if [ "$phase" = shipped ]; then
+    # The profiles as shipped (no overrides but the data) beside the article's recipe, in one call.
+    BUDGET=${BUDGET2:-430} bench --tag hopper-shipped --timeout 330 \
+      --run "4090d-mixed=4090d $S" \
+      --run "h100-mixed=h100 $S" \
+      --run "h100-identity=h100 $ID60"
+  else
+    BUDGET=${BUDGET2:-260} bench --tag hopper-fa4 --timeout 120 \
+      --run "h100-mixed=h100 $S" \
+      --run "h100-identity=h100 $ID60"
+  fi
 elif [ "$phase" = long ]; then
   PYTHONPATH="$SITE" python3 bench/alpaca_like.py --tokenizer "$tok" --out /tmp/alpaca2000.jsonl --count 2000 --seed 1
   BUDGET=${BUDGET3:-560} bench --tag hopper-long --timeout 360 \
