@@ -10,11 +10,14 @@
 #   WHL=.gpu/whl TOK=.gpu/tok PARTS=.gpu/p1 OUT=$OUT bash bench/hopper_gpu.sh setup  # install, build the model
 #   PARTS=.gpu/p2 OUT=$OUT bash bench/hopper_gpu.sh carry
 #   PARTS=.gpu/p3 OUT=$OUT bash bench/hopper_gpu.sh shipped  # FA4 installed; article, h100 mixed + identity job
+# and ms-swift's Unsloth backend beside the long job (one call; UNS: unsloth, unsloth_zoo, bitsandbytes cut to its
+# CUDA 13 library, cut_cross_entropy, about 34 MiB; UNS_PF=1 adds an Unsloth row with padding-free batches):
+#   WHL=.gpu/whl TOK=.gpu/tok UNS=.gpu/uns OUT=$OUT bash bench/hopper_gpu.sh uns   # unsloth-import.txt + 2 rows
 # WHL holds all of ../shared/gpu-baseline/wheels.txt: a call with zstandard, cryptography, cffi and pycparser left
 # out (to make room for the FA4 pieces) found "ms-swift does not import" (2026-12-03).
 # `bash bench/hopper_gpu.sh solo` is the one-call fallback: the card-sized profiles beside the article, SDPA only.
 set -uo pipefail
-phase=${1:?setup, sdpa, carry, fa4, shipped, long, serve or solo}
+phase=${1:?setup, sdpa, carry, fa4, shipped, long, serve, uns or solo}
 out=${OUT:?folder for results}
 tok=${TOK:-.gpu/tok}
 export WHL=${WHL:-.gpu/whl}
@@ -97,6 +100,44 @@ elif [ "$phase" = serve ]; then
   PYTHONPATH="$PWD:$SITE:/tmp/srvsite:$PYTHONPATH" HF_HUB_OFFLINE=1 timeout ${SERVE_S:-300} python3 bench/serve_bench.py \
     --profile /tmp/serve7b.yaml --max-tokens 64 --clients 1 8 32 --requests 32 --rounds 1 --no-cold --out "$out" 2>&1 | tail -30
   BUDGET=${BUDGET4:-200} bench --tag hopper-long-sdpa --timeout 190 --run "h100-long-sdpa=h100 $L $SDPA"
+elif [ "$phase" = uns ]; then
+  # ms-swift's --tuner_backend unsloth (Unsloth's fused LoRA kernels) beside h100 as shipped, long job, one call.
+  # ms-swift hands Unsloth neither attn_impl (load_by_unsloth passes none: Unsloth picks SDPA here) nor the
+  # checkpointing choice (get_peft_model gets use_gradient_checkpointing='unsloth' always); liger would re-patch
+  # Unsloth's model, so off. attn_impl only passes ms-swift's padding-free check: the Unsloth row is SDPA, padded,
+  # unless UNS_PF=1 adds one where Unsloth's own packed attention reads the reset position_ids.
+  usite=/tmp/unssite ucache=/tmp/unsloth_compiled_cache
+  if [ ! -f "$SITE/.swiftkit-installed" ]; then  # what gpu_bench.sh does, early: the import check needs ms-swift's deps
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" "$WHL"/*.whl \
+      && touch "$SITE/.swiftkit-installed"
+  fi
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$usite" \
+    "${UNS:-.gpu/uns}"/*.whl || echo "the unsloth wheels do not install"
+  [ -s /tmp/alpaca2000.jsonl ] ||
+    PYTHONPATH="$SITE" python3 bench/alpaca_like.py --tokenizer "$tok" --out /tmp/alpaca2000.jsonl --count 2000 --seed 1
+  base=${PYTHONPATH:-} && base=${base#"$FSITE:$FSITE/nvidia_cutlass_dsl/dsl_packages"} && base=${base#:}
+  upath="$usite:$PWD:$SITE${base:+:$base}"  # the Unsloth rows' only, without FA4's site: h100-long runs as shipped
+  t0=$SECONDS
+  PYTHONPATH="$upath" HF_HUB_OFFLINE=1 UNSLOTH_COMPILE_LOCATION="$ucache" timeout 240 python3 -c '
+import importlib.metadata as m, unsloth, unsloth_zoo
+for d in ("unsloth", "unsloth_zoo", "bitsandbytes", "cut_cross_entropy", "torch", "triton", "transformers", "peft",
+          "trl", "accelerate", "datasets", "ms_swift", "xformers", "torchao", "flash_attn"):
+    try:
+        print(d, m.version(d))
+    except m.PackageNotFoundError:
+        print(d, "not installed")' > "$logs/unsloth-import.log" 2>&1
+  rc=$?
+  { if [ $rc = 0 ]; then echo "import unsloth: OK in $((SECONDS - t0)) s"; else echo "import unsloth: FAILED rc=$rc in $((SECONDS - t0)) s"; fi
+    tail -60 "$logs/unsloth-import.log"; } > "$out/unsloth-import.txt"
+  cat "$out/unsloth-import.txt"
+  U="swift_args.tuner_backend=unsloth train.use_liger_kernel=false 'model.allow_code_from=[$ucache]'"
+  U="$U env:PYTHONPATH=$upath env:UNSLOTH_COMPILE_LOCATION=$ucache"
+  rows=()
+  [ $rc = 0 ] && rows+=(--run "h100-long-unsloth=h100 $L $U $SDPA")
+  rows+=(--run "h100-long=h100 $L")
+  [ $rc = 0 ] && [ "${UNS_PF:-0}" = 1 ] &&
+    rows+=(--run "h100-long-unsloth-pf=h100 $L $U train.attn_impl=flash_attn train.padding_free=true")
+  BUDGET=$((${BUDGETU:-555} - SECONDS)) bench --tag hopper-uns --timeout 260 "${rows[@]}"
 fi
 tar czf "$out/logs-hopper-$phase.tgz" -C "$logs" . 2>/dev/null
 ls -la "$out"
