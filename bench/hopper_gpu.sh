@@ -11,7 +11,7 @@
 #   PARTS=.gpu/p2 OUT=$OUT bash bench/hopper_gpu.sh carry
 #   PARTS=.gpu/p3 OUT=$OUT bash bench/hopper_gpu.sh shipped  # FA4 installed; article, h100 mixed + identity job
 # and ms-swift's Unsloth backend beside the long job (one call; UNS: unsloth, unsloth_zoo, bitsandbytes cut to its
-# CUDA 13 library, cut_cross_entropy, about 34 MiB; UNS_PF=1 adds an Unsloth row with padding-free batches):
+# CUDA 13 library, cut_cross_entropy: 34 MiB, made by bench/unsloth_wheels.sh; UNS_PF=1 adds a padding-free row):
 #   WHL=.gpu/whl TOK=.gpu/tok UNS=.gpu/uns OUT=$OUT bash bench/hopper_gpu.sh uns   # unsloth-import.txt + 2 rows
 # WHL holds all of ../shared/gpu-baseline/wheels.txt: a call with zstandard, cryptography, cffi and pycparser left
 # out (to make room for the FA4 pieces) found "ms-swift does not import" (2026-12-03).
@@ -127,8 +127,8 @@ for d in ("unsloth", "unsloth_zoo", "bitsandbytes", "cut_cross_entropy", "torch"
     except m.PackageNotFoundError:
         print(d, "not installed")' > "$logs/unsloth-import.log" 2>&1
   rc=$?
-  { if [ $rc = 0 ]; then echo "import unsloth: OK in $((SECONDS - t0)) s"; else echo "import unsloth: FAILED rc=$rc in $((SECONDS - t0)) s"; fi
-    tail -60 "$logs/unsloth-import.log"; } > "$out/unsloth-import.txt"
+  if [ $rc = 0 ]; then said=OK; else said="FAILED rc=$rc"; fi
+  { echo "import unsloth: $said in $((SECONDS - t0)) s"; tail -60 "$logs/unsloth-import.log"; } > "$out/unsloth-import.txt"
   cat "$out/unsloth-import.txt"
   U="swift_args.tuner_backend=unsloth train.use_liger_kernel=false 'model.allow_code_from=[$ucache]'"
   U="$U env:PYTHONPATH=$upath env:UNSLOTH_COMPILE_LOCATION=$ucache"
