@@ -100,6 +100,21 @@ elif [ "$phase" = serve ]; then
   PYTHONPATH="$PWD:$SITE:/tmp/srvsite:$PYTHONPATH" HF_HUB_OFFLINE=1 timeout ${SERVE_S:-300} python3 bench/serve_bench.py \
     --profile /tmp/serve7b.yaml --max-tokens 64 --clients 1 8 32 --requests 32 --rounds 1 --no-cold --out "$out" 2>&1 | tail -30
   BUDGET=${BUDGET4:-200} bench --tag hopper-long-sdpa --timeout 190 --run "h100-long-sdpa=h100 $L $SDPA"
+elif [ "$phase" = again ]; then
+  # Right after `shipped` and `uns` on the same warm machine: the shipped rows once more (run-to-run spread) and
+  # the long job with twice the batch (fewer, larger steps: MFU, not equal loss).
+  BUDGET=${BUDGET5:-400} bench --tag hopper-again --timeout 150 \
+    --run "h100-identity-2=h100 $ID60" \
+    --run "h100-mixed-2=h100 $S" \
+    --run "h100-identity-3=h100 $ID60" \
+    --run "h100-long-b32=h100 $L train.per_device_train_batch_size=32"
+elif [ "$phase" = pair ]; then
+  # The headline pair once more on a warm machine (imports cached): the article's recipe, then h100 as shipped twice.
+  BUDGET=${BUDGET6:-500} bench --tag hopper-pair --timeout 330 \
+    --run "4090d-mixed=4090d $S" \
+    --run "h100-mixed=h100 $S" \
+    --run "h100-identity=h100 $ID60" \
+    --run "h100-mixed-b=h100 $S"
 elif [ "$phase" = uns ]; then
   # ms-swift's --tuner_backend unsloth (Unsloth's fused LoRA kernels) beside h100 as shipped, long job, one call.
   # ms-swift hands Unsloth neither attn_impl (load_by_unsloth passes none: Unsloth picks SDPA here) nor the
