@@ -43,7 +43,7 @@ def test_loops_echoes_and_blanks_are_left_out_real_answers_kept():
     assert records[0] == {"instruction": KEPT[0][0], "input": "", "output": KEPT[0][1]}
 
 
-SENTENCE = st.text(st.characters(exclude_characters="。？！?!:：;；\n.", exclude_categories=["Cs"]), max_size=40)
+SENTENCE = st.text(st.characters(blacklist_characters="。？！?!:：;；\n.", blacklist_categories=("Cs",)), max_size=40)
 
 
 @given(SENTENCE.filter(lambda s: len("".join(s.split())) >= 6), st.text(max_size=40))
