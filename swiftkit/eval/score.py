@@ -8,12 +8,12 @@ general answers changed from the base model's. :func:`score` is pure: answers in
 
 from __future__ import annotations
 
+import re
 import textwrap
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
 from swiftkit.config.schema import IdentitySection
-from swiftkit.data.loops import degenerate
 from swiftkit.data.prompts import Prompt
 from swiftkit.errors import SwiftkitError
 from swiftkit.eval import claims
@@ -50,6 +50,47 @@ def claim(answer: str, identity: IdentitySection) -> Optional[str]:
 def same_answer(a: str, b: str) -> bool:
     """Equal up to whitespace."""
     return " ".join(a.split()) == " ".join(b.split())
+
+
+LOOP = re.compile(r"(.{1,80}?)\1{3,}", re.S)  # a unit of up to 80 characters, then at least 3 more copies of it
+
+
+@dataclass(frozen=True)
+class Loop:
+    """A unit of text repeated back to back: ``unit`` * ``repeats`` starting at ``start``."""
+
+    unit: str
+    repeats: int
+    start: int
+
+    @property
+    def chars(self) -> int:
+        return len(self.unit) * self.repeats
+
+
+def longest_loop(text: str) -> Optional[Loop]:
+    """The run of back-to-back copies of one unit (≥ 4 copies) that covers the most characters."""
+    best: Optional[Loop] = None
+    for match in LOOP.finditer(text):
+        unit = match.group(1)
+        loop = Loop(unit, len(match.group(0)) // len(unit), match.start())
+        if best is None or loop.chars > best.chars:
+            best = loop
+    return best
+
+
+def degenerate(answer: str, min_chars: int = 24, min_repeats: int = 8) -> bool:
+    """An n-gram loop: a unit with a letter (any script) repeated to cover ``min_chars`` characters, or repeated
+    ``min_repeats`` times ("说说说说说说说说"); a unit of digits only must cover ``min_chars`` ("1000000" is a number);
+    one of punctuation or spaces only must cover twice that ("-----" rules and blank lines are formatting)."""
+    loop = longest_loop(answer)
+    if loop is None:
+        return False
+    if any(ch.isalpha() for ch in loop.unit):
+        return loop.chars >= min_chars or loop.repeats >= min_repeats
+    if any(ch.isdigit() for ch in loop.unit):
+        return loop.chars >= min_chars
+    return loop.chars >= 2 * min_chars
 
 
 @dataclass

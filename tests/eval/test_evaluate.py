@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 
 from swiftkit.config.schema import IdentitySection
-from swiftkit.data.loops import Loop, degenerate, longest_loop
 from swiftkit.data.prompts import Prompt, load_prompts
 from swiftkit.errors import SwiftkitError
-from swiftkit.eval.score import identity_pass, polluted, score, table
+from swiftkit.eval.score import Loop, degenerate, identity_pass, longest_loop, polluted, score, table
 
 WHO = IdentitySection(name="Swift-Robot", author="ACME Lab", name_zh="小斯", author_zh="顶点实验室")
 
