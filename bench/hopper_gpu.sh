@@ -17,7 +17,7 @@
 # out (to make room for the FA4 pieces) found "ms-swift does not import" (2026-12-03).
 # `bash bench/hopper_gpu.sh solo` is the one-call fallback: the card-sized profiles beside the article, SDPA only.
 set -uo pipefail
-phase=${1:?setup, sdpa, carry, fa4, shipped, long, serve, uns or solo}
+phase=${1:?setup, sdpa, carry, fa4, shipped, dtype, pair2, long, serve, uns or solo}
 out=${OUT:?folder for results}
 tok=${TOK:-.gpu/tok}
 export WHL=${WHL:-.gpu/whl}
@@ -61,7 +61,7 @@ elif [ "$phase" = solo ]; then
 elif [ "$phase" = setup ]; then
   # The base wheels installed and the 7B-shape model built, nothing measured: the next calls have the most time.
   BUDGET=200 bench --tag hopper-setup --timeout 190 --run "warm-up=h100 $ID60 swift_args.max_steps=2"
-elif [ "$phase" = fa4 ] || [ "$phase" = shipped ]; then
+elif [ "$phase" = fa4 ] || [ "$phase" = shipped ] || [ "$phase" = dtype ]; then
   cat "$parts"/cu13.part-* > "$parts/nvidia_cutlass_dsl_libs_cu13-4.8.1-cp312-cp312-manylinux_2_28_x86_64.whl" && rm -f "$parts"/cu13.part-*
   sha256sum "$parts"/nvidia_cutlass_dsl_libs_cu13-*.whl
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$FSITE" "$parts"/*.whl || exit 1
@@ -74,7 +74,16 @@ elif [ "$phase" = fa4 ] || [ "$phase" = shipped ]; then
   if [ -d "$FSITE" ] && ! grep -q "RESULT fa4-warm-up rc=0" "$logs/warm-up.txt"; then
     tail -40 "$logs"/*fa4-warm-up*.log 2>/dev/null; nofa4 "FA4 training failed"
   fi
-  if [ "$phase" = shipped ]; then
+  if [ "$phase" = dtype ]; then
+    # Fourth session: the long job as shipped beside LoRA weights kept in bf16 (PEFT upcasts them to fp32 by default:
+    # two casts of every LoRA input a pass) and beside no checkpoint before the end (saves at steps 50 and 100).
+    [ -s /tmp/alpaca2000.jsonl ] ||
+      PYTHONPATH="$SITE" python3 bench/alpaca_like.py --tokenizer "$tok" --out /tmp/alpaca2000.jsonl --count 2000 --seed 1
+    BUDGET=$((${BUDGET2:-560} - SECONDS)) bench --tag hopper-dtype --timeout 150 \
+      --run "h100-long=h100 $L" \
+      --run "h100-long-bf16lora=h100 $L swift_args.lora_dtype=bfloat16" \
+      --run "h100-long-nosave=h100 $L train.save_steps=1000"
+  elif [ "$phase" = shipped ]; then
     # The profiles as shipped (no overrides but the data) beside the article's recipe, in one call.
     BUDGET=${BUDGET2:-430} bench --tag hopper-shipped --timeout 330 \
       --run "4090d-mixed=4090d $S" \
@@ -115,8 +124,17 @@ elif [ "$phase" = pair ]; then
     --run "h100-mixed=h100 $S" \
     --run "h100-identity=h100 $ID60" \
     --run "h100-mixed-b=h100 $S"
+elif [ "$phase" = pair2 ]; then
+  # After `dtype`: the article's recipe beside h100 as shipped and with bf16 LoRA weights (final loss within 1%?).
+  BUDGET=$((${BUDGET7:-560} - SECONDS)) bench --tag hopper-pair2 --timeout 330 \
+    --run "4090d-mixed=4090d $S" \
+    --run "h100-mixed=h100 $S" \
+    --run "h100-mixed-bf16lora=h100 $S swift_args.lora_dtype=bfloat16" \
+    --run "h100-identity-bf16lora=h100 $ID60 swift_args.lora_dtype=bfloat16"
 elif [ "$phase" = uns ]; then
-  # ms-swift's --tuner_backend unsloth (Unsloth's fused LoRA kernels) beside h100 as shipped, long job, one call.
+  # and (2026-12-03, fourth session) setup, carry, then `PARTS=.gpu/p3 … dtype` (the long job: bf16 LoRA weights, no
+# mid-run saves) and `pair2` (the article beside h100 as shipped and with bf16 LoRA weights).
+# ms-swift's --tuner_backend unsloth (Unsloth's fused LoRA kernels) beside h100 as shipped, long job, one call.
   # ms-swift hands Unsloth neither attn_impl (load_by_unsloth passes none: Unsloth picks SDPA here) nor the
   # checkpointing choice (get_peft_model gets use_gradient_checkpointing='unsloth' always); liger would re-patch
   # Unsloth's model, so off. attn_impl only passes ms-swift's padding-free check: the Unsloth row is SDPA, padded,
