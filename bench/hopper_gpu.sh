@@ -17,7 +17,7 @@
 # out (to make room for the FA4 pieces) found "ms-swift does not import" (2026-12-03).
 # `bash bench/hopper_gpu.sh solo` is the one-call fallback: the card-sized profiles beside the article, SDPA only.
 set -uo pipefail
-phase=${1:?setup, sdpa, carry, fa4, shipped, dtype, pair2, long, serve, uns or solo}
+phase=${1:?setup, sdpa, carry, fa4, shipped, dtype, long, serve, uns or solo}
 out=${OUT:?folder for results}
 tok=${TOK:-.gpu/tok}
 export WHL=${WHL:-.gpu/whl}
@@ -124,16 +124,9 @@ elif [ "$phase" = pair ]; then
     --run "h100-mixed=h100 $S" \
     --run "h100-identity=h100 $ID60" \
     --run "h100-mixed-b=h100 $S"
-elif [ "$phase" = pair2 ]; then
-  # After `dtype`: the article's recipe beside h100 as shipped and with bf16 LoRA weights (final loss within 1%?).
-  BUDGET=$((${BUDGET7:-560} - SECONDS)) bench --tag hopper-pair2 --timeout 330 \
-    --run "4090d-mixed=4090d $S" \
-    --run "h100-mixed=h100 $S" \
-    --run "h100-mixed-bf16lora=h100 $S swift_args.lora_dtype=bfloat16" \
-    --run "h100-identity-bf16lora=h100 $ID60 swift_args.lora_dtype=bfloat16"
 elif [ "$phase" = uns ]; then
   # and (2026-12-03, fourth session) setup, carry, then `PARTS=.gpu/p3 … dtype` (the long job: bf16 LoRA weights, no
-# mid-run saves) and `pair2` (the article beside h100 as shipped and with bf16 LoRA weights).
+# mid-run saves).
 # ms-swift's --tuner_backend unsloth (Unsloth's fused LoRA kernels) beside h100 as shipped, long job, one call.
   # ms-swift hands Unsloth neither attn_impl (load_by_unsloth passes none: Unsloth picks SDPA here) nor the
   # checkpointing choice (get_peft_model gets use_gradient_checkpointing='unsloth' always); liger would re-patch
