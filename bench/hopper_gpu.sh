@@ -10,6 +10,8 @@
 #   WHL=.gpu/whl TOK=.gpu/tok PARTS=.gpu/p1 OUT=$OUT bash bench/hopper_gpu.sh setup  # install, build the model
 #   PARTS=.gpu/p2 OUT=$OUT bash bench/hopper_gpu.sh carry
 #   PARTS=.gpu/p3 OUT=$OUT bash bench/hopper_gpu.sh shipped  # FA4 installed; article, h100 mixed + identity job
+# and (fourth session) setup, carry, then `PARTS=.gpu/p3 OUT=$OUT bash bench/hopper_gpu.sh dtype`: the long job as
+# shipped, with bf16 LoRA weights, and with no saves before the end.
 # and ms-swift's Unsloth backend beside the long job (one call; UNS: unsloth, unsloth_zoo, bitsandbytes cut to its
 # CUDA 13 library, cut_cross_entropy: 34 MiB, made by bench/unsloth_wheels.sh; UNS_PF=1 adds a padding-free row):
 #   WHL=.gpu/whl TOK=.gpu/tok UNS=.gpu/uns OUT=$OUT bash bench/hopper_gpu.sh uns   # unsloth-import.txt + 2 rows
@@ -125,9 +127,7 @@ elif [ "$phase" = pair ]; then
     --run "h100-identity=h100 $ID60" \
     --run "h100-mixed-b=h100 $S"
 elif [ "$phase" = uns ]; then
-  # and (2026-12-03, fourth session) setup, carry, then `PARTS=.gpu/p3 … dtype` (the long job: bf16 LoRA weights, no
-# mid-run saves).
-# ms-swift's --tuner_backend unsloth (Unsloth's fused LoRA kernels) beside h100 as shipped, long job, one call.
+  # ms-swift's --tuner_backend unsloth (Unsloth's fused LoRA kernels) beside h100 as shipped, long job, one call.
   # ms-swift hands Unsloth neither attn_impl (load_by_unsloth passes none: Unsloth picks SDPA here) nor the
   # checkpointing choice (get_peft_model gets use_gradient_checkpointing='unsloth' always); liger would re-patch
   # Unsloth's model, so off. attn_impl only passes ms-swift's padding-free check: the Unsloth row is SDPA, padded,
