@@ -37,6 +37,9 @@ ID60="data.datasets.0.path=bench/data/identity60.json"
 S="'$MIX' train.num_train_epochs=1"
 L="'$LONG' train.num_train_epochs=1"
 SDPA="train.attn_impl=null train.padding_free=false"
+long_data() {  # the long job's 2,000 Alpaca-like records, made once per machine
+  [ -s /tmp/alpaca2000.jsonl ] || PYTHONPATH="$SITE" python3 bench/alpaca_like.py --tokenizer "$tok" --out /tmp/alpaca2000.jsonl --count 2000 --seed 1
+}
 bench() { timeout "${BUDGET:-540}" env WHL="$WHL" SITE="$SITE" bash bench/gpu_bench.sh --tokenizer "$tok" --logs "$logs" --results "$out" "$@"; }
 export FLASH_ATTENTION_CUTE_DSL_CACHE_DIR=/tmp/fa4-cache FLASH_ATTENTION_CUTE_DSL_CACHE_ENABLED=1
 if [ -d "$FSITE/nvidia_cutlass_dsl" ]; then  # a --target install: the cutlass .pth is not read, so name its path
@@ -79,8 +82,7 @@ elif [ "$phase" = fa4 ] || [ "$phase" = shipped ] || [ "$phase" = dtype ]; then
   if [ "$phase" = dtype ]; then
     # Fourth session: the long job as shipped beside LoRA weights kept in bf16 (PEFT upcasts them to fp32 by default:
     # two casts of every LoRA input a pass) and beside no checkpoint before the end (saves at steps 50 and 100).
-    [ -s /tmp/alpaca2000.jsonl ] ||
-      PYTHONPATH="$SITE" python3 bench/alpaca_like.py --tokenizer "$tok" --out /tmp/alpaca2000.jsonl --count 2000 --seed 1
+    long_data
     BUDGET=$((${BUDGET2:-560} - SECONDS)) bench --tag hopper-dtype --timeout 150 \
       --run "h100-long=h100 $L" \
       --run "h100-long-bf16lora=h100 $L swift_args.lora_dtype=bfloat16" \
@@ -97,7 +99,7 @@ elif [ "$phase" = fa4 ] || [ "$phase" = shipped ] || [ "$phase" = dtype ]; then
       --run "h100-identity=h100 $ID60"
   fi
 elif [ "$phase" = long ]; then
-  PYTHONPATH="$SITE" python3 bench/alpaca_like.py --tokenizer "$tok" --out /tmp/alpaca2000.jsonl --count 2000 --seed 1
+  long_data
   BUDGET=${BUDGET3:-560} bench --tag hopper-long --timeout 360 \
     --run "h100-mixed=h100 $S" \
     --run "4090d-mixed=4090d $S" \
@@ -139,8 +141,7 @@ elif [ "$phase" = uns ]; then
   fi
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$usite" \
     "${UNS:-.gpu/uns}"/*.whl || echo "the unsloth wheels do not install"
-  [ -s /tmp/alpaca2000.jsonl ] ||
-    PYTHONPATH="$SITE" python3 bench/alpaca_like.py --tokenizer "$tok" --out /tmp/alpaca2000.jsonl --count 2000 --seed 1
+  long_data
   base=${PYTHONPATH:-} && base=${base#"$FSITE:$FSITE/nvidia_cutlass_dsl/dsl_packages"} && base=${base#:}
   upath="$usite:$PWD:$SITE${base:+:$base}"  # the Unsloth rows' only, without FA4's site: h100-long runs as shipped
   t0=$SECONDS
