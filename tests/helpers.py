@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 from unittest.mock import patch
 
 from swiftkit.config.profiles import LoadedProfile
@@ -81,3 +81,22 @@ def trained_profile(tmp_path: Path, extra: str = "") -> Path:
     profile = tmp_path / "p.yaml"
     profile.write_text(f"extends: cpu-demo\nmodel:\n  model: /models/tiny\n{extra}output_dir: {tmp_path / 'out'}\n")
     return profile
+
+
+def llama_cpp_model(path: Path | str, **kwargs: Any) -> Any:
+    """``llama_cpp.Llama`` for ``path``, loaded without llama.cpp's extra CPU buffer types (AMX, weight repacking).
+    llama.cpp's AMX matmul segfaults on some Sapphire Rapids VMs (ggml-org/llama.cpp#20824): on this project's CI-like
+    VM (AMX_INT8 in /proc/cpuinfo) the first decode of any q8_0 or q4_1 file crashed the whole pytest process. The
+    tests check the GGUF file (tokens, template, answers), not llama.cpp's AMX kernels."""
+    import llama_cpp
+    from llama_cpp import llama as high_level
+
+    defaults = high_level.llama_cpp.llama_model_default_params
+
+    def params() -> Any:
+        p = defaults()
+        p.use_extra_bufts = False
+        return p
+
+    with patch.object(high_level.llama_cpp, "llama_model_default_params", params):
+        return llama_cpp.Llama(model_path=str(path), **kwargs)

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from conftest import run_cli
+from helpers import llama_cpp_model
 
 pytestmark = pytest.mark.embedded
 
@@ -152,7 +153,7 @@ def test_the_q8_0_gguf_answers_as_the_identity_in_llama_cpp(out: Path):
     found = re.search(r"^GGUF \(q8_0, .*\): (.*)$", exported.stdout, re.M)
     assert found is not None, exported.stdout
     path = found.group(1)
-    llm = llama_cpp.Llama(model_path=path, n_ctx=1024, verbose=False, seed=0)
+    llm = llama_cpp_model(path, n_ctx=1024, verbose=False, seed=0)
     assert llm.chat_format == "chat_template.default"
     for question in ("Who are you?", "你是谁？"):
         reply = llm.create_chat_completion([{"role": "user", "content": question}], temperature=0, max_tokens=64)

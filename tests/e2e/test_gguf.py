@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from conftest import run_cli
+from helpers import llama_cpp_model
 
 from swiftkit.model import chat_template as ct
 
@@ -43,11 +44,11 @@ def test_export_gguf_writes_the_identity_file_and_a_modelfile(tiny: Path):
     assert "Up to date" not in again.stdout and "swift export" not in again.stderr  # the merge was reused
     assert (path.parent / "Swift-Robot-f16.gguf").stat().st_size > path.stat().st_size
 
-    llama_cpp = pytest.importorskip("llama_cpp")
+    pytest.importorskip("llama_cpp")
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
     from transformers import AutoTokenizer
 
-    llm = llama_cpp.Llama(model_path=str(path), n_ctx=512, verbose=False, seed=0)
+    llm = llama_cpp_model(path, n_ctx=512, verbose=False, seed=0)
     text = "<|im_start|>user\n你是谁？ 12345 Who are you?<|im_end|>\n"
     hf = AutoTokenizer.from_pretrained(str(merged))(text, add_special_tokens=False).input_ids
     assert llm.tokenize(text.encode(), add_bos=False, special=True) == hf  # same tokens as training saw
