@@ -11,8 +11,8 @@ input casting off (`peft.helpers.disable_input_dtype_casting`: autocast still ru
 float32 master weights), with bf16 adapter weights and without autocast (`--bf16 false` on a bf16 model: the
 LoRA matmuls in float32, the rest in the model's bf16). `7b` as the path builds the Qwen2.5-7B shape at random
 on the GPU (no folder needed):
-  python3 bench/lora_step_profile.py 7b --variants
-Results: bench/results/nvidia-h200-2026-12-07-issue25e.md."""
+  python3 bench/lora_step_profile.py 7b --variants            # --short: PEFT's default and casting off only
+Results: bench/results/nvidia-h100-2026-12-07-issue25e.md."""
 
 from __future__ import annotations
 
@@ -89,7 +89,7 @@ def variants(path: str) -> None:
         with torch.no_grad():
             for k, v in model.named_parameters():
                 if k in start_state:
-                    v.data = start_state[k].to(dtype)
+                    v.data = start_state[k].to(dtype, copy=True)  # a copy: training must not change the start
         opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
         i = iter(range(10**9))
 
@@ -117,8 +117,9 @@ def variants(path: str) -> None:
 
     run("peft default (fp32 adapters, inputs cast)", nothing, torch.float32)
     run("input casting off (fp32 adapters)", lambda: disable_input_dtype_casting(model), torch.float32)
-    run("bf16 adapters", nothing, torch.bfloat16)
-    run("no autocast (fp32 adapters, inputs cast; ms-swift --bf16 false)", nothing, torch.float32, amp=False)
+    if "--short" not in sys.argv:
+        run("bf16 adapters", nothing, torch.bfloat16)
+        run("no autocast (fp32 adapters, inputs cast; ms-swift --bf16 false)", nothing, torch.float32, amp=False)
     run("peft default again", nothing, torch.float32)
 
 
