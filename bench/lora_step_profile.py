@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 
 import torch
+from gpu_bench import QWEN25_7B  # bench/ is sys.path[0] when this file runs; gpu_bench imports the stdlib only
 from peft import LoraConfig, get_peft_model
 from torch.profiler import ProfilerActivity, profile
 from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel
@@ -29,18 +30,6 @@ from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel
 BATCH, TOKENS = 16, 176
 MATMUL_PARAMS = 7.07e9  # N of the MFU formula in gpu_bench.py for the 7B shape
 PEAK_FLOPS = 989e12  # H100/H200 dense bf16
-QWEN25_7B = dict(
-    hidden_size=3584,
-    intermediate_size=18944,
-    num_hidden_layers=28,
-    num_attention_heads=28,
-    num_key_value_heads=4,
-    vocab_size=152064,
-    max_position_embeddings=32768,
-    rope_theta=1e6,
-    rms_norm_eps=1e-6,
-    tie_word_embeddings=False,
-)
 
 
 def load(path: str) -> PreTrainedModel:
