@@ -17,7 +17,14 @@ from swiftkit.model.locate import is_local_path
 
 # JSON files whose auto_map points transformers at Python files in the folder
 AUTO_MAP_FILES = ("config.json", "tokenizer_config.json", "processor_config.json", "preprocessor_config.json")
-OWN_PLUGIN = Path(__file__).resolve().parents[1] / "plugins" / "no_remote_code.py"  # named by older checkpoints
+_PACKAGE = Path(__file__).resolve().parents[1]
+# swiftkit's own ms-swift plugins a checkpoint's args.json may name: the one older checkpoints name, and the one
+# `swift sft` gets for lora.cast_input_dtype: false (it takes itself out of the run's args.json when the Trainer
+# starts; a run cut short before that leaves it in)
+OWN_PLUGINS = (
+    ("plugins", "no_remote_code.py"),
+    ("inside_swift", "lora_inputs.py"),
+)
 
 
 def shipped_code(folder: Path) -> list[str]:
@@ -41,7 +48,10 @@ def shipped_code(folder: Path) -> list[str]:
 
 
 def _own_plugin(path: str) -> bool:
-    return Path(path).resolve() == OWN_PLUGIN or path.endswith("swiftkit/plugins/no_remote_code.py")
+    return any(
+        Path(path).resolve() == _PACKAGE.joinpath(*parts) or path.endswith("/".join(("swiftkit", *parts)))
+        for parts in OWN_PLUGINS
+    )
 
 
 def _json(path: Path) -> object:

@@ -189,6 +189,26 @@ OWNED: dict[str, str] = {
 
 
 SERVE_PLUGIN = Path(__file__).resolve().parents[1] / "inside_swift" / "serve.py"
+LORA_INPUTS_PLUGIN = Path(__file__).resolve().parents[1] / "inside_swift" / "lora_inputs.py"
+LORA_INPUTS_CALLBACK = "swiftkit_lora_inputs"  # the callback lora_inputs.py adds to ms-swift's callbacks_map
+
+
+def _sft_plugins(profile: Profile, flavor: SwiftFlavor) -> tuple[Path, ...]:
+    """swiftkit's own plugins for ``swift sft``: the LoRA input-casting switch when the profile turns the cast off
+    (ms-swift 4.x, which takes plugins and callbacks from them; on 3.x PEFT keeps its default)."""
+    lora = profile.lora
+    if lora.tuner_type == "lora" and not lora.cast_input_dtype and flavor.plugin_flag:
+        return (LORA_INPUTS_PLUGIN,)
+    return ()
+
+
+def _callbacks(profile: Profile, plugins: tuple[Path, ...]) -> list[str]:
+    """``--callbacks``: the profile's own (swift_args.callbacks) and those swiftkit's plugins add."""
+    own = profile.swift_args.get("callbacks")
+    names = [str(c) for c in (own if isinstance(own, list) else [own] if own is not None else [])]
+    if LORA_INPUTS_PLUGIN in plugins and LORA_INPUTS_CALLBACK not in names:
+        names.append(LORA_INPUTS_CALLBACK)
+    return names
 
 
 def _model_flags(
@@ -230,7 +250,8 @@ def render_sft(run: ResolvedRun, flavor: SwiftFlavor) -> Command:
     if t.per_device_train_batch_size == AUTO or t.gradient_accumulation_steps == AUTO:
         raise SwiftkitError("batch size 'auto' was not resolved before rendering; this is a swiftkit bug.")
     b = ArgvBuilder("swift", "sft")
-    _model_flags(b, profile, flavor, run.model)  # decided once, at resolve
+    plugins = _sft_plugins(profile, flavor)
+    _model_flags(b, profile, flavor, run.model, plugins)  # decided once, at resolve
     if run.local_model:
         b.add("--check_model", False)  # no hub look-up for a local folder
     b.add(flavor.tuner_flag, lora.tuner_type)
@@ -276,7 +297,10 @@ def render_sft(run: ResolvedRun, flavor: SwiftFlavor) -> Command:
     b.add("--output_dir", shown_path(str(run.run_dir)))
     b.add("--add_version", False)
     b.add("--resume_from_checkpoint", shown_path(str(run.resume_from)) if run.resume_from else None)
-    _passthrough(b, profile)
+    callbacks = _callbacks(profile, plugins)
+    if plugins:  # swift_args.callbacks joins swiftkit's in one flag (a second --callbacks would replace the first)
+        b.add_list("--callbacks", callbacks)
+    _passthrough(b, profile, skip=("callbacks",) if plugins else ())
     return Command(b.argv, launch_environment(profile))
 
 
@@ -314,14 +338,17 @@ def _quant_flags(b: ArgvBuilder, profile: Profile) -> None:
         b.add("--bnb_4bit_use_double_quant", q.bnb_4bit_use_double_quant)
 
 
-def _passthrough(b: ArgvBuilder, profile: Profile) -> None:
-    """``swift_args``, checked against the installed ms-swift's flags (read once per version, cached)."""
+def _passthrough(b: ArgvBuilder, profile: Profile, skip: tuple[str, ...] = ()) -> None:
+    """``swift_args``, checked against the installed ms-swift's flags (read once per version, cached); those in
+    ``skip`` were already rendered with swiftkit's own values."""
     if not profile.swift_args:
         return
     from swiftkit.swift.flags import check_swift_args
 
     check_swift_args(profile.swift_args, OWNED, problems=code_folder_problems(profile) + packing_problems(profile))
     for name, value in sorted(profile.swift_args.items()):
+        if name in skip:
+            continue
         flag = f"--{name}"
         if isinstance(value, list):
             b.add_list(flag, value)

@@ -49,6 +49,14 @@ CASES = {
         {"args.json": json.dumps({"external_plugins": ["swiftkit/plugins/no_remote_code.py"]})},
         [],
     ),
+    "swiftkit's LoRA input plugin": (
+        {"args.json": json.dumps({"external_plugins": [str(ROOT / "swiftkit/inside_swift/lora_inputs.py")]})},
+        [],
+    ),
+    "a file named like swiftkit's elsewhere": (
+        {"args.json": json.dumps({"external_plugins": ["/x/inside_swift/lora_inputs.py"]})},
+        ["args.json external_plugins"],
+    ),
 }
 
 

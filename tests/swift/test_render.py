@@ -223,3 +223,25 @@ def test_packing_with_length_grouping_is_refused_before_the_model_loads():
     ok = invoke("plan", "sft", "-p", "h100", "--set", "swift_args.packing=true", "--set", "train.group_by_length=false")
     assert ok.returncode == 0, ok.stderr
     assert "--packing true" in ok.stdout and "--group_by_length" not in ok.stdout
+
+
+def test_lora_input_cast_off_adds_swiftkits_plugin_and_callback_to_sft_only():
+    """lora.cast_input_dtype: false renders swiftkit's plugin and its callback, joined with the profile's own
+    callbacks in one flag; ms-swift 3.x (no plugin flag) and full fine-tuning render neither; infer/export never."""
+    lp = profiles.load("4090d", ["lora.cast_input_dtype=false", "swift_args={callbacks: [early_stop]}"])
+    argv = sft_command(lp.profile, V4).argv
+    flags = flag_values(argv)
+    assert len(flags["--external_plugins"]) == 1
+    assert (ROOT / flags["--external_plugins"][0]).resolve() == render.LORA_INPUTS_PLUGIN
+    assert argv.count("--callbacks") == 1 and flags["--callbacks"] == ["early_stop", "swiftkit_lora_inputs"]
+    for command in (render.render_infer(resolved(lp, "ck"), V4), render.render_export(resolved(lp, "ck"), V4)):
+        assert "--external_plugins" not in command.argv and "--callbacks" not in command.argv
+    for sets, flavor in (
+        (["lora.cast_input_dtype=true"], V4),  # PEFT's default
+        (["lora.cast_input_dtype=false"], flavor_for("3.9.0")),  # no plugins on 3.x: PEFT's default
+        (["lora.cast_input_dtype=false", "lora.tuner_type=full"], V4),  # no LoRA layers
+    ):
+        argv = sft_command(profiles.load("4090d", sets).profile, flavor).argv
+        assert "--external_plugins" not in argv and "--callbacks" not in argv, sets
+    kept = profiles.load("4090d", ["swift_args={callbacks: [early_stop]}"]).profile  # the profile's own, unchanged
+    assert flag_values(sft_command(kept, V4).argv)["--callbacks"] == ["early_stop"]

@@ -3,6 +3,7 @@ slurmctld where one is needed), and SLURM's own parsing of the two-node script (
 
 from __future__ import annotations
 
+import re
 import shlex
 import subprocess
 from pathlib import Path
@@ -74,7 +75,8 @@ def test_two_nodes_of_eight_gpus_render_one_launcher_a_node(tmp_path: Path):
     words = shlex.split(srun)
     assert words[:5] == ["srun", "--nodes=2", "--ntasks-per-node=1", "--kill-on-bad-exit=1", "--cpus-per-task=64"]
     assert words[words.index("sft") - 1].endswith("swift")
-    assert words[words.index("--output_dir") + 1] == str(tmp_path / "runs" / Path(words[-3]).name)
+    run_dir = Path(words[words.index("--output_dir") + 1])
+    assert run_dir.parent == tmp_path / "runs" and re.fullmatch(r"v0-\d{8}-\d{6}", run_dir.name), run_dir
     assert subprocess.run(["bash", "-n"], input=script, text=True).returncode == 0
 
 

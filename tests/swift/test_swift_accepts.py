@@ -94,3 +94,13 @@ def test_fa4_padding_free_round_trips_through_ms_swift():
         ns, remaining = parse("sft", sft_command(p, installed_flavor()).argv[2:])
         assert remaining == []
         assert (ns.attn_impl, ns.padding_free) == ("flash_attention_4", True)
+
+
+def test_lora_input_plugin_and_callbacks_round_trip_through_ms_swift():
+    """The fast profiles' sft argv names swiftkit's plugin and its callback as ms-swift's parser reads them."""
+    for name in ("h100", "4090d-fast"):
+        lp = profiles.load(name, ["swift_args={callbacks: [early_stop]}"])
+        ns, remaining = parse("sft", sft_command(lp.profile, installed_flavor()).argv[2:])
+        assert remaining == []
+        assert len(ns.external_plugins) == 1 and ns.external_plugins[0].endswith("inside_swift/lora_inputs.py")
+        assert ns.callbacks == ["early_stop", "swiftkit_lora_inputs"]
