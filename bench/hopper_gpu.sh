@@ -12,6 +12,9 @@
 #   PARTS=.gpu/p3 OUT=$OUT bash bench/hopper_gpu.sh shipped  # FA4 installed; article, h100 mixed + identity job
 # and (fourth session) setup, carry, then `PARTS=.gpu/p3 OUT=$OUT bash bench/hopper_gpu.sh dtype`: the long job as
 # shipped, with bf16 LoRA weights, and with no saves before the end.
+# and (sixth session) setup, carry, then `PARTS=.gpu/p3 OUT=$OUT bash bench/hopper_gpu.sh cast`: the long job as
+# shipped (lora.cast_input_dtype: false, PEFT's input cast off under autocast) beside PEFT's default cast, twice each,
+# alternating.
 # and ms-swift's Unsloth backend beside the long job (one call; UNS: unsloth, unsloth_zoo, bitsandbytes cut to its
 # CUDA 13 library, cut_cross_entropy: 34 MiB, made by bench/unsloth_wheels.sh; UNS_PF=1 adds a padding-free row):
 #   WHL=.gpu/whl TOK=.gpu/tok UNS=.gpu/uns OUT=$OUT bash bench/hopper_gpu.sh uns   # unsloth-import.txt + 2 rows
@@ -19,7 +22,7 @@
 # out (to make room for the FA4 pieces) found "ms-swift does not import" (2026-12-03).
 # `bash bench/hopper_gpu.sh solo` is the one-call fallback: the card-sized profiles beside the article, SDPA only.
 set -uo pipefail
-phase=${1:?setup, sdpa, carry, fa4, shipped, dtype, long, serve, uns or solo}
+phase=${1:?setup, sdpa, carry, fa4, shipped, dtype, cast, long, serve, uns or solo}
 out=${OUT:?folder for results}
 tok=${TOK:-.gpu/tok}
 export WHL=${WHL:-.gpu/whl}
@@ -66,7 +69,7 @@ elif [ "$phase" = solo ]; then
 elif [ "$phase" = setup ]; then
   # The base wheels installed and the 7B-shape model built, nothing measured: the next calls have the most time.
   BUDGET=200 bench --tag hopper-setup --timeout 190 --run "warm-up=h100 $ID60 swift_args.max_steps=2"
-elif [ "$phase" = fa4 ] || [ "$phase" = shipped ] || [ "$phase" = dtype ]; then
+elif [ "$phase" = fa4 ] || [ "$phase" = shipped ] || [ "$phase" = dtype ] || [ "$phase" = cast ]; then
   cat "$parts"/cu13.part-* > "$parts/nvidia_cutlass_dsl_libs_cu13-4.8.1-cp312-cp312-manylinux_2_28_x86_64.whl" && rm -f "$parts"/cu13.part-*
   sha256sum "$parts"/nvidia_cutlass_dsl_libs_cu13-*.whl
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$FSITE" "$parts"/*.whl || exit 1
@@ -79,7 +82,17 @@ elif [ "$phase" = fa4 ] || [ "$phase" = shipped ] || [ "$phase" = dtype ]; then
   if [ -d "$FSITE" ] && ! grep -q "RESULT fa4-warm-up rc=0" "$logs/warm-up.txt"; then
     tail -40 "$logs"/*fa4-warm-up*.log 2>/dev/null; nofa4 "FA4 training failed"
   fi
-  if [ "$phase" = dtype ]; then
+  if [ "$phase" = cast ]; then
+    # Sixth session: PEFT's LoRA input cast (float32 copy of each LoRA input, thrown back to bf16 by autocast) on,
+    # as PEFT has it, beside off, as the fast profiles now ship; alternating, so drift on the machine hits both.
+    long_data
+    C="lora.cast_input_dtype=true"
+    BUDGET=$((${BUDGET2:-575} - SECONDS)) bench --tag hopper-cast --timeout 150 \
+      --run "h100-long-cast=h100 $L $C" \
+      --run "h100-long=h100 $L" \
+      --run "h100-long-cast-2=h100 $L $C" \
+      --run "h100-long-2=h100 $L"
+  elif [ "$phase" = dtype ]; then
     # Fourth session: the long job as shipped beside LoRA weights kept in bf16 (PEFT upcasts them to fp32 by default:
     # two casts of every LoRA input a pass) and beside no checkpoint before the end (saves at steps 50 and 100).
     long_data
