@@ -18,6 +18,10 @@
 # and ms-swift's Unsloth backend beside the long job (one call; UNS: unsloth, unsloth_zoo, bitsandbytes cut to its
 # CUDA 13 library, cut_cross_entropy: 34 MiB, made by bench/unsloth_wheels.sh; UNS_PF=1 adds a padding-free row):
 #   WHL=.gpu/whl TOK=.gpu/tok UNS=.gpu/uns OUT=$OUT bash bench/hopper_gpu.sh uns   # unsloth-import.txt + 2 rows
+# The FA4 parts hold flash-attn-4 4.0.0b40, nvidia-cutlass-dsl 4.8.1 with its libs-base AND libs-core (libs-core holds
+# the Python DSL, `cutlass.cute`: without it the smoke test fails "No module named 'cutlass.cute'" and every row falls
+# back to SDPA, 2026-12-08), quack-kernels 0.6.5, apache-tvm-ffi 0.1.15.post2, torch-c-dlpack-ext 0.1.5, and
+# nvidia-cutlass-dsl-libs-cu13 4.8.1 cut with `split -b 24M` into cu13.part-aa (p1), -ab and -ac (p2), -ad (p3).
 # WHL holds all of ../shared/gpu-baseline/wheels.txt: a call with zstandard, cryptography, cffi and pycparser left
 # out (to make room for the FA4 pieces) found "ms-swift does not import" (2026-12-03).
 # `bash bench/hopper_gpu.sh solo` is the one-call fallback: the card-sized profiles beside the article, SDPA only.
