@@ -26,7 +26,7 @@
 # out (to make room for the FA4 pieces) found "ms-swift does not import" (2026-12-03).
 # `bash bench/hopper_gpu.sh solo` is the one-call fallback: the card-sized profiles beside the article, SDPA only.
 set -uo pipefail
-phase=${1:?setup, sdpa, carry, fa4, shipped, dtype, cast, long, serve, uns or solo}
+phase=${1:?setup, sdpa, carry, fa4, shipped, dtype, cast, cast1, long, serve, uns or solo}
 out=${OUT:?folder for results}
 tok=${TOK:-.gpu/tok}
 export WHL=${WHL:-.gpu/whl}
@@ -70,6 +70,19 @@ elif [ "$phase" = solo ]; then
     --run "h100-identity=h100 $ID60" \
     --run "4090d-mixed=4090d $S" \
     --run "4090d-fast-mixed=4090d-fast $S"
+elif [ "$phase" = cast1 ]; then
+  # One call, nothing but WHL and TOK carried (no FA4: SDPA, padded): the long job with PEFT's LoRA input cast off,
+  # as the fast profiles ship, then on, then off again.
+  if [ ! -f "$SITE/.swiftkit-installed" ]; then  # what gpu_bench.sh does, early: long_data needs its tokenizer code
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" "$WHL"/*.whl \
+      && touch "$SITE/.swiftkit-installed"
+  fi
+  long_data
+  C="lora.cast_input_dtype=true"
+  BUDGET=$((${BUDGET1:-480} - SECONDS)) bench --tag hopper-cast1 --timeout 150 \
+    --run "h100-long=h100 $L $SDPA" \
+    --run "h100-long-cast=h100 $L $SDPA $C" \
+    --run "h100-long-2=h100 $L $SDPA"
 elif [ "$phase" = setup ]; then
   # The base wheels installed and the 7B-shape model built, nothing measured: the next calls have the most time.
   BUDGET=200 bench --tag hopper-setup --timeout 190 --run "warm-up=h100 $ID60 swift_args.max_steps=2"
