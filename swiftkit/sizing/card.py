@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import os
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -31,13 +32,26 @@ FA4_CACHE_ON = "FLASH_ATTENTION_CUTE_DSL_CACHE_ENABLED"  # FA4's own switch: com
 FA4_CACHE_DIR = "FLASH_ATTENTION_CUTE_DSL_CACHE_DIR"  # its folder; default TMPDIR/USER/flash_attention_cute_dsl_cache
 
 
-def fa4_installed() -> bool:
-    """flash-attn-4 is installed (the distribution, not FlashAttention-2's ``flash_attn``), found without import."""
+def fa4_problem() -> str:
+    """Why FlashAttention-4 cannot run here ('' when it can), found without importing anything: the flash-attn-4
+    distribution (not FlashAttention-2's ``flash_attn``), its ``flash_attn`` package, and the CuTe DSL it compiles its
+    kernels with (``cutlass/cute``, shipped by nvidia-cutlass-dsl's libs-core wheel). A partial install without the
+    DSL passes the first two and fails only after the model has loaded (``No module named 'cutlass.cute'``: seen on
+    an H100 with libs-core left out, bench/results/nvidia-h100-2026-12-08-issue25f-fa4-smoke.txt)."""
     try:
         importlib.metadata.distribution("flash-attn-4")
     except importlib.metadata.PackageNotFoundError:
-        return False
-    return importlib.util.find_spec("flash_attn") is not None
+        return f"flash-attn-4 is not installed ({FA4_INSTALL})"
+    if importlib.util.find_spec("flash_attn") is None:
+        return f"flash-attn-4 is not installed ({FA4_INSTALL})"
+    dsl = importlib.util.find_spec("cutlass")
+    places = list(dsl.submodule_search_locations or []) if dsl is not None else []
+    if not any(os.path.isdir(os.path.join(place, "cute")) for place in places):
+        return (
+            "flash-attn-4 is installed but the CuTe DSL it compiles with is not (no cutlass.cute: nvidia-cutlass-dsl "
+            f"is incomplete); reinstall it: {FA4_INSTALL}"
+        )
+    return ""
 
 
 @dataclass
@@ -77,7 +91,8 @@ def _old_cards(cards: list[Gpu]) -> list[Gpu]:
     return [g for g in cards if g.compute_cap is not None and g.compute_cap < FA4_MIN_CAP]
 
 
-def _attention(profile: Profile, cards: list[Gpu], installed: bool) -> tuple[Optional[str], str]:
+def _attention(profile: Profile, cards: list[Gpu], problem: str) -> tuple[Optional[str], str]:
+    """The attention for ``attn_impl: auto`` and why; ``problem``: why FA4 cannot run here ('' when it can)."""
     wanted = profile.train.attn_impl
     old = _old_cards(cards)
     if wanted == FA4 and old:
@@ -98,8 +113,8 @@ def _attention(profile: Profile, cards: list[Gpu], installed: bool) -> tuple[Opt
         )
     if any(g.compute_cap is None for g in cards):
         return None, "attention: SDPA, padded batches: nvidia-smi did not report the card's compute capability"
-    if not installed:
-        return None, f"attention: SDPA, padded batches: flash-attn-4 is not installed ({FA4_INSTALL})"
+    if problem:
+        return None, f"attention: SDPA, padded batches: {problem}"
     caps = ", ".join(sorted({_sm(g) for g in cards}))
     return FA4, f"attention: {FA4} ({caps}, flash-attn-4 installed)"
 
@@ -120,7 +135,11 @@ def fit_card(profile: Profile, gpus: Optional[list[Gpu]] = None, installed: Opti
     found = visible_gpus() if gpus is None else gpus
     cards = _cards(profile, found)
     memory, memory_note = _memory(profile, cards)
-    attn, attn_note = _attention(profile, cards, fa4_installed() if installed is None else installed)
+    if installed is None:
+        problem = fa4_problem()
+    else:
+        problem = "" if installed else f"flash-attn-4 is not installed ({FA4_INSTALL})"
+    attn, attn_note = _attention(profile, cards, problem)
     padding_free = profile.train.padding_free
     if padding_free == AUTO:
         padding_free = attn in FLASH_IMPLS

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
+from pathlib import Path
 
 import pytest
 from conftest import invoke
@@ -140,3 +142,49 @@ def test_plan_names_the_card_and_the_attention(tmp_path, monkeypatch):
         "characters); gradient checkpointing off (auto); Liger kernels on (auto: padded batches: Liger measured "
         "faster there (0.78 vs 0.86 s a step)))"
     )
+
+
+def _site(root: Path, *files: str) -> Path:
+    """A site-packages folder holding ``files`` (empty), as pip lays the FA4 wheels out."""
+    for name in files:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(
+            "Metadata-Version: 2.1\nName: flash-attn-4\nVersion: 4.0.0b40\n" if "METADATA" in name else ""
+        )
+    return root
+
+
+FA4_WHEEL = ("flash_attn_4-4.0.0b40.dist-info/METADATA", "flash_attn/__init__.py", "flash_attn/cute/__init__.py")
+LIBS_BASE = ("cutlass/_mlir/ir.py", "cutlass/_mlir_helpers/__init__.py")  # nvidia-cutlass-dsl-libs-base 4.8.1
+LIBS_CORE = ("cutlass/__init__.py", "cutlass/cute/__init__.py")  # nvidia-cutlass-dsl-libs-core 4.8.1
+
+
+@pytest.mark.parametrize(
+    "files, expected",
+    [
+        ((), "flash-attn-4 is not installed"),
+        (FA4_WHEEL, "the CuTe DSL it compiles with is not (no cutlass.cute"),  # the DSL left out entirely
+        (FA4_WHEEL + LIBS_BASE, "the CuTe DSL it compiles with is not (no cutlass.cute"),  # the H100 of 2026-12-08
+        (FA4_WHEEL + LIBS_BASE + LIBS_CORE, ""),
+    ],
+    ids=["nothing", "no DSL", "libs-core left out", "complete"],
+)
+def test_fa4_counts_as_installed_only_with_the_cute_dsl(tmp_path, monkeypatch, files, expected):
+    """A flash-attn-4 whose CuTe DSL is incomplete fails `No module named 'cutlass.cute'` after the model has
+    loaded; `auto` must take SDPA instead and `plan` must say why."""
+    import importlib
+
+    from swiftkit.sizing import card
+
+    monkeypatch.setattr(sys, "path", [str(_site(tmp_path / "site", *files)), *sys.path])
+    for name in [m for m in sys.modules if m.split(".")[0] in ("flash_attn", "cutlass")]:
+        monkeypatch.delitem(sys.modules, name)
+    importlib.invalidate_caches()
+    blocked = [p for p in sys.path[1:] if (Path(p) / "flash_attn").exists() or (Path(p) / "cutlass").exists()]
+    if blocked:
+        pytest.skip(f"this interpreter has a flash_attn or cutlass of its own: {blocked}")
+    problem = card.fa4_problem()
+    assert (expected in problem) if expected else problem == "", problem
+    fitted = fit_card(profiles.load("h100").profile, H200)
+    assert fitted.profile.train.attn_impl == (None if expected else FA4)
+    assert (expected or "flash-attn-4 installed") in fitted.notes[1]

@@ -53,7 +53,7 @@ def test_h200_mixed_job_runs_without_liger_one_pass_no_recomputation(monkeypatch
     assert choice.line().endswith(
         "Liger kernels on (auto: padded batches: Liger measured faster there (0.78 vs 0.86 s a step)))"
     )
-    monkeypatch.setattr(card, "fa4_installed", lambda: True)  # as measured: FA4, padding-free
+    monkeypatch.setattr(card, "fa4_problem", lambda: "")  # as measured: FA4, padding-free
     got, choice = _fit("h100", JOB, H200)
     assert got == (False, 16, 1, False)
     assert "Liger kernels off (auto: 16 × 1 fits without them; ~15% faster steps)" in choice.line()
@@ -67,7 +67,7 @@ def test_h200_renders_exactly_the_measured_no_liger_command(tmp_path, monkeypatc
     smi.write_text("#!/bin/sh\necho '0, NVIDIA H200, 143771, 9.0'\n")
     smi.chmod(smi.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
-    monkeypatch.setattr(card, "fa4_installed", lambda: True)
+    monkeypatch.setattr(card, "fa4_problem", lambda: "")
     monkeypatch.setattr(fit, "liger_installed", lambda: True)
     auto = sft_command(profiles.load("h100", JOB).profile, V4)
     measured = sft_command(profiles.load("h100", [*JOB, "train.use_liger_kernel=false"]).profile, V4)
@@ -98,7 +98,7 @@ def test_80_gb_h100_mixed_job_keeps_liger_where_the_batch_would_need_recomputati
 def test_80_gb_identity_job_drops_liger_with_padding_free_batches(monkeypatch):
     got, choice = _fit("h100", [], H100)  # short identity records: 16 x 1 without recomputation fits either way
     assert got == (True, 16, 1, False)  # but SDPA pads the batches
-    monkeypatch.setattr(card, "fa4_installed", lambda: True)
+    monkeypatch.setattr(card, "fa4_problem", lambda: "")
     got, choice = _fit("h100", [], H100)
     assert got == (False, 16, 1, False)
 
