@@ -72,7 +72,8 @@ elif [ "$phase" = solo ]; then
     --run "4090d-fast-mixed=4090d-fast $S"
 elif [ "$phase" = cast1 ]; then
   # One call, nothing but WHL and TOK carried (no FA4: SDPA, padded): the long job with PEFT's LoRA input cast off,
-  # as the fast profiles ship, then on, then off again.
+  # as the fast profiles ship, then on, then off again. (Not run yet: written 2026-12-08 for a session that gets one
+  # call; that session got no machine for it.)
   if [ ! -f "$SITE/.swiftkit-installed" ]; then  # what gpu_bench.sh does, early: long_data needs its tokenizer code
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" "$WHL"/*.whl \
       && touch "$SITE/.swiftkit-installed"
