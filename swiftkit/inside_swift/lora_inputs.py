@@ -93,7 +93,9 @@ class LoraInputsCallback(TrainerCallback):
             _drop_from_args_json(args.output_dir)
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        model = kwargs.get("model") or self.trainer.model
+        model = kwargs.get("model")
+        if model is None:  # not `or`: a model that defines __len__ (a ModuleList at the top) may be falsy
+            model = self.trainer.model
         layers = _layers(model)
         precision = _autocast(self.trainer)
         if not precision:
