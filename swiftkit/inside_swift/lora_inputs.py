@@ -10,10 +10,12 @@ the Qwen2.5-7B shape by 11% on an H100 with the same loss to every printed digit
 (bench/results/nvidia-h100-2026-12-07-issue25e.md).
 
 This file registers one callback, ``swiftkit_lora_inputs``, in ms-swift's ``callbacks_map`` (chosen with
-``--callbacks``). At ``on_train_begin`` it turns the casting off on every LoRA layer (DoRA layers excepted) only when
-the forward runs under autocast; without autocast (float32 training, DeepSpeed's own bf16, ``--bf16 false``) it
-changes nothing, since a bf16 input meeting float32 adapter weights then needs the cast. ``on_train_end`` turns it
-back on. It logs what it did (``swiftkit: PEFT's LoRA input casting ...``).
+``--callbacks``). At ``on_train_begin``, when the Trainer runs its forward under autocast, it makes every plain LoRA
+layer (no DoRA, no dropout) skip the cast in each call that runs under bf16/fp16 autocast, and cast as before in any
+call outside it (generation during evaluation runs the model outside the Trainer's autocast). Without autocast
+(float32 training, DeepSpeed's own bf16, ``--bf16 false``) it changes nothing, since a bf16 input meeting float32
+adapter weights needs the cast. ``on_train_end`` restores PEFT's method. It logs what it did (``swiftkit: PEFT's
+LoRA input casting ...``).
 
 ms-swift writes ``external_plugins`` into the run's args.json, copies that file into every checkpoint and reads it
 back at infer/export when no plugin is given; a checkpoint naming a file of this installation would then fail to load
@@ -25,9 +27,11 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from typing import Any
 
+import torch
 from peft.tuners.lora import LoraLayer
 from swift.callbacks import TrainerCallback, callbacks_map
 from swift.utils import get_logger
@@ -41,12 +45,32 @@ if not hasattr(LoraLayer, "_cast_input_dtype"):
 
 
 def _layers(model: Any) -> list[Any]:
-    """The plain LoRA layers (DoRA layers compute their magnitude from the input too: left as PEFT has them)."""
+    """The plain LoRA layers without dropout. DoRA layers compute their magnitude from the input too, and dropout
+    is no autocast op: it would run in bf16 instead of float32 and round differently. Both keep PEFT's cast."""
     return [
         m
         for m in model.modules()
-        if isinstance(m, LoraLayer) and not any(bool(v) for v in getattr(m, "use_dora", {}).values())
+        if isinstance(m, LoraLayer)
+        and not any(bool(v) for v in getattr(m, "use_dora", {}).values())
+        and all(isinstance(d, torch.nn.Identity) for d in getattr(m, "lora_dropout", {}).values())
     ]
+
+
+LOW = (torch.bfloat16, torch.float16)
+
+
+def _skip_under_autocast(layer: Any) -> None:
+    """PEFT's cast, skipped only for a call that runs under bf16/fp16 autocast: generation during evaluation
+    (``predict_with_generate``) runs the inner model outside the Trainer's autocast and needs the cast."""
+    cast = layer._cast_input_dtype
+
+    def cast_unless_autocast(x: Any, dtype: Any) -> Any:
+        if x is not None and torch.is_autocast_enabled(x.device.type):
+            if torch.get_autocast_dtype(x.device.type) in LOW:
+                return x
+        return cast(x, dtype)
+
+    layer._cast_input_dtype = cast_unless_autocast
 
 
 def _autocast(trainer: Any) -> str:
@@ -74,6 +98,7 @@ def _drop_from_args_json(output_dir: str) -> None:
     saved["external_plugins"] = kept
     fd, tmp = tempfile.mkstemp(dir=output_dir, prefix=".args.json.", suffix=".tmp")
     try:
+        os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))  # mkstemp makes 0600; ms-swift copies the mode on
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(saved, f, ensure_ascii=False, indent=2)
             f.flush()
@@ -105,17 +130,18 @@ class LoraInputsCallback(TrainerCallback):
             )
             return
         for layer in layers:
-            if layer.cast_input_dtype_enabled:
-                layer.cast_input_dtype_enabled = False
+            if "_cast_input_dtype" not in vars(layer):
+                _skip_under_autocast(layer)
                 self._switched.append(layer)
         logger.info(
             f"swiftkit: PEFT's LoRA input casting off for {len(self._switched)} LoRA layers "
-            f"({precision} autocast computes their matmuls in {precision} either way)"
+            f"({precision} autocast computes their matmuls in {precision} either way; "
+            "still cast in any call outside autocast)"
         )
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         for layer in self._switched:
-            layer.cast_input_dtype_enabled = True
+            vars(layer).pop("_cast_input_dtype", None)
         self._switched = []
 
 

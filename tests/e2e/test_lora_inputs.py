@@ -59,6 +59,11 @@ def test_input_cast_off_under_autocast_changes_no_loss(tmp_path: Path, tiny_mode
     checkpoints = sorted(run_dir.glob("checkpoint-*"))
     assert checkpoints and all(_plugins(c) == [] for c in [run_dir, *checkpoints])
     assert "swiftkit_lora_inputs" in json.loads((run_dir / "args.json").read_text(encoding="utf-8"))["callbacks"]
+    # rewritten with the mode ms-swift gave it (a 0600 temporary file would lock other users out of every checkpoint)
+    modes = {(f / "args.json").stat().st_mode & 0o777 for f in [run_dir, *checkpoints]}
+    assert modes == {
+        (tmp_path / "cast" / next((tmp_path / "cast").glob("v0-*")).name / "args.json").stat().st_mode & 0o777
+    }
     # ... so the checkpoint loads with plain ms-swift's reading of it, and swiftkit's pre-flight finds no code
     answered = run_cli(
         "infer", "--profile", "cpu-demo",
